@@ -1,0 +1,1 @@
+"""inception_eval: the GoogLeNet paper's test protocol, scoring and ensemble comparison."""

@@ -1,0 +1,3 @@
+from inception_eval.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands of ``inception-eval``. Each module defines ``register(subparsers)``."""

@@ -1,0 +1,1 @@
+"""The bundled GoogLeNet model (paper and torchvision-compatible variants)."""
