@@ -6,7 +6,7 @@ import importlib
 import sys
 
 # Each module defines register(subparsers) which adds its parser and sets ``func(args) -> int``.
-COMMANDS = ("model", "protocol", "score", "compare")
+COMMANDS = ("model", "protocol", "score", "compare", "train", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
