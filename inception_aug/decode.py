@@ -1,17 +1,31 @@
 """Bytes or path -> RGB uint8 HWC array. The one decoder both packages use.
 
-Placeholder implementation (PIL only); the fast JPEG path is added by the augmentation work.
+Fast path: baseline/progressive JPEGs with 1 or 3 components are decoded by simplejpeg
+(libjpeg-turbo), optionally with DCT scaling (``reduce`` = 2, 4, 8 -> output ceil(W / reduce) x
+ceil(H / reduce), the same pixels PIL's ``draft`` gives). Everything else (PNG, GIF, BMP, WebP,
+TIFF, CMYK/YCCK JPEGs, 12-bit JPEGs, anything simplejpeg refuses) goes through PIL.
+
+EXIF orientation is read by a small parser of the JPEG APP1 segment (no PIL object on the fast
+path) and applied with numpy index operations, matching ``PIL.ImageOps.exif_transpose``.
 """
 from __future__ import annotations
 
 import io
 import os
-from typing import Union
+from dataclasses import dataclass
+from typing import Optional, Union
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+try:  # simplejpeg is a declared dependency; PIL alone still gives correct (slower) results.
+    import simplejpeg as _sj
+except ImportError:  # pragma: no cover - exercised only on installs without the wheel
+    _sj = None
+
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview]
+
+REDUCE_FACTORS: tuple[int, ...] = (1, 2, 4, 8)
 
 
 class ImageDecodeError(ValueError):
@@ -23,41 +37,197 @@ class ImageDecodeError(ValueError):
         self.reason = reason
 
 
-def _name(src: Source) -> str:
+@dataclass(frozen=True)
+class ImageHeader:
+    """What the header says. ``width``/``height`` are the STORED size in pixels (before EXIF
+    orientation); ``orientation`` is the EXIF tag (1..8, 1 = none); ``fast`` says whether the
+    simplejpeg path can decode it (JPEG with 1 or 3 components, 8-bit, no Adobe CMYK/YCCK)."""
+
+    width: int
+    height: int
+    orientation: int = 1
+    fast: bool = False
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """(width, height) after EXIF orientation, in pixels."""
+        return (self.height, self.width) if self.orientation in (5, 6, 7, 8) else (self.width, self.height)
+
+
+def source_name(src: object) -> str:
+    """How errors name a source: the path, or ``<bytes>``."""
     return os.fspath(src) if isinstance(src, (str, os.PathLike)) else "<bytes>"
 
 
-def _read(src: Source) -> bytes:
-    if isinstance(src, (bytes, bytearray, memoryview)):
+def read_bytes(src: Source) -> bytes:
+    """The encoded bytes of ``src`` (path or bytes-like); ImageDecodeError if unreadable."""
+    if isinstance(src, bytes):
+        return src
+    if isinstance(src, (bytearray, memoryview)):
         return bytes(src)
+    if not isinstance(src, (str, os.PathLike)):
+        raise TypeError(f"expected a path or encoded bytes, got {type(src).__name__}")
     try:
         with open(src, "rb") as f:
             return f.read()
     except OSError as e:
-        raise ImageDecodeError(_name(src), e.strerror or str(e)) from None
+        raise ImageDecodeError(source_name(src), e.strerror or str(e)) from None
 
 
-def _open(data: bytes, name: str) -> Image.Image:
+# ---------------------------------------------------------------------------------------------
+# JPEG header parsing (markers up to SOS): size, components, Adobe transform, EXIF orientation.
+
+_SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def _exif_orientation(tiff: bytes) -> int:
+    """Orientation tag (0x0112) of IFD0 in a TIFF-structured EXIF block; 1 if absent/garbled."""
+    if len(tiff) < 8:
+        return 1
+    order = tiff[:2]
+    if order == b"II":
+        bo = "little"
+    elif order == b"MM":
+        bo = "big"
+    else:
+        return 1
+    ifd = int.from_bytes(tiff[4:8], bo)
+    if ifd + 2 > len(tiff):
+        return 1
+    count = int.from_bytes(tiff[ifd : ifd + 2], bo)
+    for k in range(count):
+        e = ifd + 2 + 12 * k
+        if e + 12 > len(tiff):
+            break
+        if int.from_bytes(tiff[e : e + 2], bo) == 0x0112:
+            typ = int.from_bytes(tiff[e + 2 : e + 4], bo)
+            if typ == 3:  # SHORT: value in the first two bytes of the value field
+                v = int.from_bytes(tiff[e + 8 : e + 10], bo)
+            elif typ == 4:  # LONG (non-standard but seen)
+                v = int.from_bytes(tiff[e + 8 : e + 12], bo)
+            else:
+                return 1
+            return v if 1 <= v <= 8 else 1
+    return 1
+
+
+def _jpeg_header(data: bytes) -> Optional[ImageHeader]:
+    """Parse JPEG markers up to the first SOS. None if not a JPEG or the frame header is missing."""
+    if data[:2] != b"\xff\xd8":
+        return None
+    i, n = 2, len(data)
+    orientation, adobe_transform, sof = 1, None, None
+    exif_seen = False
+    while i + 4 <= n:
+        if data[i] != 0xFF:
+            return None  # garbage between segments: let PIL judge
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD8:  # standalone markers
+            i += 2
+            continue
+        if marker in (0xD9, 0xDA):  # EOI or start of scan: header is over
+            break
+        seglen = int.from_bytes(data[i + 2 : i + 4], "big")
+        if seglen < 2:
+            return None
+        seg = data[i + 4 : i + 2 + seglen]
+        if marker == 0xE1 and not exif_seen and seg[:6] == b"Exif\x00\x00":
+            exif_seen = True
+            orientation = _exif_orientation(seg[6:])
+        elif marker == 0xEE and seg[:5] == b"Adobe" and len(seg) >= 12:
+            adobe_transform = seg[11]
+        elif marker in _SOF_MARKERS and len(seg) >= 6:
+            precision = seg[0]
+            h = int.from_bytes(seg[1:3], "big")
+            w = int.from_bytes(seg[3:5], "big")
+            sof = (marker, precision, h, w, seg[5])
+        i += 2 + seglen
+    if sof is None:
+        return None
+    marker, precision, h, w, ncomp = sof
+    if h == 0 or w == 0:  # DNL-defined height: rare, leave it to PIL
+        return None
+    # Lossless (C3, C7, CB, CF) and arithmetic-coded frames may be refused by simplejpeg; we try
+    # and fall back. CMYK/YCCK (4 components) cannot be converted to RGB by libjpeg-turbo.
+    fast = _sj is not None and precision == 8 and ncomp in (1, 3) and marker not in (0xC3, 0xC7, 0xCB, 0xCF)
+    del adobe_transform  # parsed for completeness; only 4-component files use it
+    return ImageHeader(width=w, height=h, orientation=orientation, fast=fast)
+
+
+def read_header(src: Source, data: Optional[bytes] = None) -> ImageHeader:
+    """Header of ``src`` without decoding pixels (JPEG: own parser; others: PIL lazy open)."""
+    name = source_name(src)
+    if data is None:
+        data = read_bytes(src)
     if not data:
         raise ImageDecodeError(name, "empty file")
+    hdr = _jpeg_header(data)
+    if hdr is not None:
+        return hdr
     try:
         im = Image.open(io.BytesIO(data))
-        im.load()
     except UnidentifiedImageError:
         raise ImageDecodeError(name, "not an image (unrecognised format)") from None
     except (OSError, SyntaxError, ValueError) as e:
-        raise ImageDecodeError(name, f"corrupt or truncated ({e})") from None
-    return im
+        raise ImageDecodeError(name, f"corrupt header ({e})") from None
+    w, h = im.size
+    try:
+        orientation = int(im.getexif().get(0x0112, 1))
+    except Exception:  # a broken EXIF block must not make a readable image unreadable
+        orientation = 1
+    return ImageHeader(width=w, height=h, orientation=orientation if 1 <= orientation <= 8 else 1, fast=False)
+
+
+def image_size(src: Source) -> tuple[int, int]:
+    """(width, height) in pixels after EXIF orientation, read from the header only."""
+    return read_header(src).size
+
+
+# ---------------------------------------------------------------------------------------------
+# Pixel paths.
+
+
+def apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply EXIF ``orientation`` (1..8) to an (H, W, ...) array like PIL's ``exif_transpose``.
+
+    Returns a view (no copy) with possibly negative strides; call ``np.ascontiguousarray`` if
+    a kernel needs contiguous memory.
+    """
+    if orientation == 2:
+        return img[:, ::-1]
+    if orientation == 3:
+        return img[::-1, ::-1]
+    if orientation == 4:
+        return img[::-1]
+    if orientation == 5:  # transpose
+        return img.swapaxes(0, 1)
+    if orientation == 6:  # rotate 90 degrees clockwise
+        return img.swapaxes(0, 1)[:, ::-1]
+    if orientation == 7:  # transverse
+        return img.swapaxes(0, 1)[::-1, ::-1]
+    if orientation == 8:  # rotate 90 degrees counter-clockwise
+        return img.swapaxes(0, 1)[::-1]
+    return img
 
 
 def _to_rgb(im: Image.Image) -> Image.Image:
     if im.mode == "RGB":
         return im
-    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+    if im.mode.startswith("I;16"):
+        # 16-bit: full range 0..65535 -> 0..255 (divide by 257, round).
+        a = np.asarray(im).astype(np.float32)
+        a = np.clip(np.rint(a / 257.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(a, mode="L").convert("RGB")
+    if im.mode in ("I", "F"):
+        # 32-bit int / float: treat values above 255 as 16-bit data, else as 8-bit.
         a = np.asarray(im, dtype=np.float64)
-        a = np.clip(a / (256.0 if a.max() > 255 else 1.0), 0, 255).astype(np.uint8)
-        return Image.fromarray(a).convert("RGB")
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        if a.size and a.max() > 255:
+            a = a / 257.0
+        return Image.fromarray(np.clip(np.rint(a), 0, 255).astype(np.uint8), mode="L").convert("RGB")
+    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (im.mode == "P" and "transparency" in im.info):
         # Composite on white: what a viewer shows, and what ImageNet-style models saw.
         rgba = im.convert("RGBA")
         bg = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -65,29 +235,81 @@ def _to_rgb(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def decode_image(src: Source, *, reduce: int = 1) -> np.ndarray:
-    """Decode ``src`` (path or encoded bytes) to an RGB uint8 array of shape (H, W, 3).
-
-    EXIF orientation is applied. ``reduce`` in {1, 2, 4, 8} asks for a decode at about
-    1/reduce of the size (JPEG DCT scaling); the returned shape is the truth.
-    Raises :class:`ImageDecodeError` naming the file and the reason.
-    """
-    name = _name(src)
-    im = _open(_read(src), name)
-    im = ImageOps.exif_transpose(im)
+def pil_to_rgb_array(im: Image.Image) -> np.ndarray:
+    """A PIL image of any mode -> (H, W, 3) uint8 RGB (alpha composited on white). No EXIF step."""
     return np.asarray(_to_rgb(im))
 
 
-def image_size(src: Source) -> tuple[int, int]:
-    """(width, height) in pixels after EXIF orientation, read from the header."""
-    name = _name(src)
-    data = _read(src)
-    if not data:
-        raise ImageDecodeError(name, "empty file")
+def _decode_pil(data: bytes, name: str, reduce: int, orient: bool) -> np.ndarray:
     try:
         im = Image.open(io.BytesIO(data))
+        if reduce > 1 and im.format == "JPEG":
+            w, h = im.size
+            # draft picks the largest 1/2^k scale whose size is >= the request; asking for
+            # floor(size / reduce) yields exactly 1/reduce (ceil-rounded), as libjpeg does.
+            im.draft(im.mode if im.mode in ("RGB", "L") else None, (max(1, w // reduce), max(1, h // reduce)))
+        im.load()
     except UnidentifiedImageError:
         raise ImageDecodeError(name, "not an image (unrecognised format)") from None
-    w, h = im.size
-    orientation = im.getexif().get(0x0112, 1)
-    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise ImageDecodeError(name, f"corrupt or truncated ({e})") from None
+    except Image.DecompressionBombError as e:
+        raise ImageDecodeError(name, f"too large ({e})") from None
+    if orient:
+        try:
+            im = ImageOps.exif_transpose(im)
+        except Exception:  # a broken EXIF block: keep the stored orientation
+            pass
+    try:
+        return np.asarray(_to_rgb(im))
+    except (OSError, ValueError) as e:
+        raise ImageDecodeError(name, f"unsupported pixel format {im.mode!r} ({e})") from None
+
+
+def _decode_fast(data: bytes, hdr: ImageHeader, reduce: int) -> Optional[np.ndarray]:
+    """simplejpeg decode at 1/reduce (stored orientation); None when simplejpeg refuses."""
+    assert _sj is not None
+    try:
+        if reduce > 1:
+            # simplejpeg picks the smallest n/8 scale meeting both minimums -> exactly 1/reduce.
+            return _sj.decode_jpeg(
+                data, colorspace="RGB",
+                min_height=-(-hdr.height // reduce), min_width=-(-hdr.width // reduce),
+            )
+        return _sj.decode_jpeg(data, colorspace="RGB")
+    except (ValueError, RuntimeError):
+        return None  # truncated, corrupt or unsupported: PIL gives the verdict (and the message)
+
+
+def decode_image(
+    src: Source,
+    *,
+    reduce: int = 1,
+    orient: bool = True,
+    data: Optional[bytes] = None,
+    header: Optional[ImageHeader] = None,
+) -> np.ndarray:
+    """Decode ``src`` (path or encoded bytes) to an RGB uint8 array of shape (H, W, 3).
+
+    EXIF orientation is applied (unless ``orient=False``: then the stored orientation is kept, for
+    callers that map boxes themselves). Gray, palette, RGBA/LA (composited on white), CMYK and
+    16-bit images become 8-bit RGB. ``reduce`` in {1, 2, 4, 8} asks for libjpeg DCT-scaled
+    decoding of JPEGs (output ceil(W / reduce) x ceil(H / reduce)); other formats ignore it. The
+    returned shape is the truth. ``data``/``header`` let callers that already read the bytes or
+    parsed the header skip that work. Raises :class:`ImageDecodeError` naming the file and reason.
+    """
+    if reduce not in REDUCE_FACTORS:
+        raise ValueError(f"reduce must be one of {REDUCE_FACTORS}, got {reduce!r}")
+    name = source_name(src)
+    if data is None:
+        data = read_bytes(src)
+    if not data:
+        raise ImageDecodeError(name, "empty file")
+    hdr = header if header is not None else _jpeg_header(data)
+    if hdr is not None and hdr.fast:
+        img = _decode_fast(data, hdr, reduce)
+        if img is not None:
+            if orient and hdr.orientation != 1:
+                img = np.ascontiguousarray(apply_orientation(img, hdr.orientation))
+            return img
+    return _decode_pil(data, name, reduce, orient)
