@@ -1,0 +1,425 @@
+"""Save and load GoogLeNet checkpoints, ours and other people's.
+
+Our format (``save_checkpoint``) is a plain dict readable with ``torch.load(weights_only=True)``::
+
+    {"format": "inception-toolkit/googlenet", "format_version": 1,
+     "state_dict": {...}, "metadata": {"variant", "num_classes", "width_mult", "aux_logits",
+     "transform_input", "input_size", "mean", "std", "class_names", "training", ...}}
+
+``load_checkpoint`` also reads, without metadata: plain ``state_dict`` files, DDP ``module.``
+prefixes, ``{"state_dict": ...}`` wrappers (Lightning style, with a ``model.`` prefix),
+``torch.compile``'s ``_orig_mod.`` prefix, fp16/bf16 weights (converted to float32) and torchvision
+GoogLeNet ``state_dict`` files. Variant, num_classes, width_mult and the presence of the aux heads
+are then inferred from the keys and shapes.
+
+Every failure is a :class:`CheckpointError` naming the file and the reason (missing and
+unexpected keys listed, mismatched shapes named, num_classes mismatch, not a checkpoint, a pickle
+that would need to run code). Files are only ever read with ``weights_only=True``: a checkpoint
+never executes code.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .googlenet import VARIANTS, GoogLeNet, googlenet, scaled_channels
+
+FORMAT = "inception-toolkit/googlenet"
+FORMAT_VERSION = 1
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+# Wrapper keys under which training scripts commonly nest the state_dict.
+_WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net")
+# Prefixes added by DDP, Lightning modules and torch.compile; stripped when every key has one.
+_PREFIXES = ("module.", "model.", "_orig_mod.")
+_LIST_LIMIT = 12  # keys named in an error message before "... and N more"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint that cannot be used. ``str()`` is ``cannot load checkpoint {path}: {reason}``.
+
+    Attributes: ``path``, ``reason``, and for layout problems the lists ``missing``,
+    ``unexpected`` (key names) and ``mismatched`` ((key, file shape, model shape)).
+    """
+
+    def __init__(self, path: str | os.PathLike, reason: str, *, missing: list[str] | None = None,
+                 unexpected: list[str] | None = None,
+                 mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]] | None = None) -> None:
+        self.path = str(path)
+        self.reason = reason
+        self.missing = list(missing or [])
+        self.unexpected = list(unexpected or [])
+        self.mismatched = list(mismatched or [])
+        super().__init__(f"cannot load checkpoint {self.path}: {reason}")
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What a checkpoint holds (from its metadata, else inferred from keys and shapes).
+
+    ``input_size`` is the training crop side in px; ``mean``/``std`` are per-channel RGB values
+    on the [0, 1] scale the model's input is normalised with; ``sha256`` is the file's hex digest
+    (cache key of the scoring engine); ``inferred`` names the fields that were not in the file's
+    metadata; ``source`` describes the container (``inception-toolkit``, ``state_dict``,
+    ``wrapped:state_dict`` ...) and ``stripped_prefix`` any removed key prefix.
+    """
+
+    path: str
+    sha256: str
+    variant: str
+    num_classes: int
+    width_mult: float = 1.0
+    aux_logits: bool = True
+    transform_input: bool = False
+    input_size: int = 224
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    class_names: tuple[str, ...] | None = None
+    training: dict[str, Any] = field(default_factory=dict)
+    source: str = "inception-toolkit"
+    stripped_prefix: str = ""
+    weights_dtype: str = "float32"
+    inferred: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> str:
+        """Human-readable multi-line summary (used by ``inception-eval model --checkpoint``)."""
+        names = "none" if self.class_names is None else (
+            f"{len(self.class_names)} ({', '.join(self.class_names[:5])}{', ...' if len(self.class_names) > 5 else ''})")
+        lines = [
+            f"file:            {self.path}",
+            f"sha256:          {self.sha256}",
+            f"format:          {self.source}" + (f" (stripped prefix {self.stripped_prefix!r})" if self.stripped_prefix else ""),
+            f"variant:         {self.variant}",
+            f"num_classes:     {self.num_classes}",
+            f"width_mult:      {self.width_mult:g}",
+            f"aux heads:       {'yes' if self.aux_logits else 'no'}",
+            f"transform_input: {self.transform_input}",
+            f"input_size:      {self.input_size}",
+            f"mean / std:      {tuple(round(v, 4) for v in self.mean)} / {tuple(round(v, 4) for v in self.std)}",
+            f"class names:     {names}",
+            f"weights dtype:   {self.weights_dtype}",
+            f"training:        {self.training if self.training else '-'}",
+            f"inferred:        {', '.join(self.inferred) if self.inferred else '-'}",
+        ]
+        if self.extra:
+            lines.append(f"extra metadata:  {self.extra}")
+        return "\n".join(lines)
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _unwrap_model(model: nn.Module) -> GoogLeNet:
+    # DDP / DataParallel keep the model in .module, torch.compile in ._orig_mod.
+    for attr in ("module", "_orig_mod"):
+        inner = getattr(model, attr, None)
+        if isinstance(inner, nn.Module):
+            return _unwrap_model(inner)
+    if not isinstance(model, GoogLeNet):
+        raise TypeError(f"save_checkpoint expects an inception_eval GoogLeNet, got {type(model).__name__}")
+    return model
+
+
+def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, input_size: int = 224,
+                    mean: tuple[float, float, float] = IMAGENET_MEAN, std: tuple[float, float, float] = IMAGENET_STD,
+                    class_names: list[str] | tuple[str, ...] | None = None, training: Mapping[str, Any] | None = None,
+                    half: bool = False, **extra: Any) -> CheckpointInfo:
+    """Write ``model``'s weights plus metadata to ``path`` (atomically) and return its info.
+
+    Args:
+        path: destination file (conventionally ``*.pt``); parent folders are created.
+        model: a GoogLeNet from :func:`googlenet` (DDP / ``torch.compile`` wrappers are unwrapped).
+        input_size: training crop side in px.
+        mean, std: per-channel RGB normalisation on the [0, 1] scale.
+        class_names: one name per class (length must equal ``num_classes``).
+        training: free-form training info (epochs, recipe, accuracy, ...); plain Python values only.
+        half: store floating-point weights as float16 (half the size; loaded back as float32).
+        **extra: further plain metadata (str/int/float/bool/None/list/dict) kept under ``extra``.
+    """
+    net = _unwrap_model(model)
+    cfg = net.config
+    if class_names is not None:
+        class_names = [str(n) for n in class_names]
+        if len(class_names) != cfg.num_classes:
+            raise ValueError(f"{len(class_names)} class names for a model with {cfg.num_classes} classes")
+    if len(mean) != 3 or len(std) != 3:
+        raise ValueError("mean and std need three (RGB) values")
+    state = {}
+    for key, value in net.state_dict().items():
+        value = value.detach().to("cpu")
+        if half and value.is_floating_point():
+            value = value.half()
+        state[key] = value.clone()
+    metadata = {
+        "variant": cfg.variant, "num_classes": cfg.num_classes, "width_mult": float(cfg.width_mult),
+        "aux_logits": net.aux_logits, "transform_input": bool(cfg.transform_input),
+        "dropout": cfg.dropout, "aux_dropout": cfg.aux_dropout,
+        "input_size": int(input_size), "mean": [float(v) for v in mean], "std": [float(v) for v in std],
+        "class_names": class_names, "training": dict(training or {}), "extra": dict(extra),
+        "torch_version": str(torch.__version__),
+    }
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "state_dict": state, "metadata": metadata}
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return CheckpointInfo(
+        path=str(path), sha256=file_sha256(path), variant=cfg.variant, num_classes=cfg.num_classes,
+        width_mult=float(cfg.width_mult), aux_logits=net.aux_logits, transform_input=bool(cfg.transform_input),
+        input_size=int(input_size), mean=tuple(float(v) for v in mean), std=tuple(float(v) for v in std),
+        class_names=None if class_names is None else tuple(class_names), training=dict(training or {}),
+        weights_dtype="float16" if half else "float32", extra=dict(extra))
+
+
+# ----------------------------------------------------------------------------------------------
+# Loading
+
+
+def _list(keys: list[str]) -> str:
+    shown = ", ".join(keys[:_LIST_LIMIT])
+    return shown + (f", ... and {len(keys) - _LIST_LIMIT} more" if len(keys) > _LIST_LIMIT else "")
+
+
+def _read(path: Path, map_location: Any) -> Any:
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as e:
+        text = str(e)
+        if "weights_only" in text or "Unsupported global" in text or "Weights only load failed" in text:
+            first = text.strip().splitlines()[0] if text.strip() else ""
+            hint = next((ln.strip() for ln in text.splitlines() if "GLOBAL" in ln or "Unsupported" in ln), first)
+            raise CheckpointError(path, "refused: the file holds pickled Python objects or code that "
+                                        f"weights_only loading does not allow ({hint[:200]}); "
+                                        "a checkpoint must contain only tensors and plain data") from None
+        raise CheckpointError(path, f"not a checkpoint (unpickling failed: {text[:200]})") from None
+    except (RuntimeError, EOFError, OSError, ValueError, TypeError, AttributeError, ImportError) as e:
+        raise CheckpointError(path, f"not a checkpoint (torch.load failed: {type(e).__name__}: "
+                                    f"{str(e).strip().splitlines()[0][:200] if str(e).strip() else ''})") from None
+
+
+def _is_state_dict(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and len(obj) > 0 and all(
+        isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items())
+
+
+def _extract(path: Path, obj: Any) -> tuple[dict[str, Tensor], dict[str, Any], str]:
+    """Return (state_dict, metadata, source description)."""
+    if isinstance(obj, Mapping) and obj.get("format") == FORMAT:
+        state, meta = obj.get("state_dict"), obj.get("metadata") or {}
+        if not _is_state_dict(state) or not isinstance(meta, Mapping):
+            raise CheckpointError(path, "inception-toolkit checkpoint without a valid state_dict/metadata")
+        version = obj.get("format_version", 1)
+        if not isinstance(version, int) or version > FORMAT_VERSION:
+            raise CheckpointError(path, f"format_version {version!r} is newer than this toolkit reads ({FORMAT_VERSION})")
+        return dict(state), dict(meta), "inception-toolkit"
+    if _is_state_dict(obj):
+        return dict(obj), {}, "state_dict"
+    if isinstance(obj, Mapping):
+        for key in _WRAPPER_KEYS:
+            inner = obj.get(key)
+            if _is_state_dict(inner):
+                meta = {}
+                # Lightning keeps constructor arguments under hyper_parameters; use what we recognise.
+                hp = obj.get("hyper_parameters")
+                if isinstance(hp, Mapping):
+                    meta = {k: hp[k] for k in ("variant", "num_classes", "width_mult", "class_names",
+                                               "input_size", "mean", "std", "transform_input") if k in hp}
+                return dict(inner), meta, f"wrapped:{key}"
+        keys = [str(k) for k in list(obj)[:_LIST_LIMIT]]
+        raise CheckpointError(path, f"not a checkpoint: a dict with keys [{', '.join(keys)}] and no state_dict of tensors")
+    raise CheckpointError(path, f"not a checkpoint: the file holds a {type(obj).__name__}, not a dict of tensors")
+
+
+def _strip_prefixes(state: dict[str, Tensor]) -> tuple[dict[str, Tensor], str]:
+    stripped = ""
+    changed = True
+    while changed:
+        changed = False
+        for prefix in _PREFIXES:
+            if state and all(k.startswith(prefix) for k in state):
+                state = {k[len(prefix):]: v for k, v in state.items()}
+                stripped += prefix
+                changed = True
+    return state, stripped
+
+
+def infer_variant(state: Mapping[str, Tensor]) -> str | None:
+    """``"torchvision"`` if conv1 has BatchNorm, ``"paper"`` if conv1 has a bias, else ``None``."""
+    if "conv1.bn.running_mean" in state or "conv1.bn.weight" in state:
+        return "torchvision"
+    if "conv1.conv.bias" in state:
+        return "paper"
+    return None
+
+
+def _infer_width(state: Mapping[str, Tensor]) -> float | None:
+    # The widest layer gives the most precise ratio: fc input = inception5b output = 1024 * w.
+    fc = state.get("fc.weight")
+    if fc is not None and fc.ndim == 2:
+        return fc.shape[1] / 1024.0
+    conv1 = state.get("conv1.conv.weight")
+    if conv1 is not None and conv1.ndim == 4:
+        return conv1.shape[0] / 64.0
+    return None
+
+
+def load_checkpoint(path: str | os.PathLike, *, map_location: Any = "cpu", variant: str | None = None,
+                    num_classes: int | None = None, aux_logits: bool | None = None,
+                    transform_input: bool | None = None) -> tuple[GoogLeNet, CheckpointInfo]:
+    """Load a checkpoint into a fresh GoogLeNet (returned in eval mode) and describe it.
+
+    Args:
+        path: the file.
+        map_location: passed to ``torch.load``; the model's tensors live there.
+        variant: expected variant; an error if the file's differs. Default: from the file.
+        num_classes: expected number of classes; an error if the file's differs.
+        aux_logits: ``False`` drops aux-head weights the file has; ``True`` requires them.
+            Default: keep what the file has.
+        transform_input: torchvision variant only. Default: the file's metadata, else ``True``
+            for a torchvision ``state_dict`` without metadata (torchvision's released ImageNet
+            weights expect it; pass ``False`` for a model trained without it) and ``False`` otherwise.
+
+    Raises:
+        CheckpointError: missing file, not a checkpoint, refused pickle, unknown layout, missing /
+            unexpected keys, shape mismatches, num_classes or variant mismatch.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(path, "no such file" if not path.exists() else "not a regular file")
+    sha = file_sha256(path)
+    obj = _read(path, map_location)
+    state, meta, source = _extract(path, obj)
+    state, stripped = _strip_prefixes(state)
+
+    dtypes = sorted({str(v.dtype).replace("torch.", "") for v in state.values() if v.is_floating_point()})
+    weights_dtype = "/".join(dtypes) if dtypes else "none"
+    # Half-precision files are computed in float32 (autocast decides precision at inference time).
+    state = {k: (v.float() if v.is_floating_point() and v.dtype != torch.float32 else v) for k, v in state.items()}
+
+    inferred: list[str] = []
+    file_variant = meta.get("variant") or infer_variant(state)
+    if "variant" not in meta:
+        inferred.append("variant")
+    if file_variant not in VARIANTS:
+        some = _list(sorted(state)[:_LIST_LIMIT])
+        raise CheckpointError(path, "unrecognised layout: cannot tell the GoogLeNet variant (no conv1.conv.bias "
+                                    f"or conv1.bn.* key); keys start with: {some}")
+    if variant is not None and variant != file_variant:
+        raise CheckpointError(path, f"variant mismatch: the file is a {file_variant!r} GoogLeNet, expected {variant!r}")
+
+    fc_w = state.get("fc.weight")
+    if fc_w is None or fc_w.ndim != 2:
+        raise CheckpointError(path, "missing the classifier weight 'fc.weight'", missing=["fc.weight"])
+    file_classes = int(fc_w.shape[0])
+    if "num_classes" in meta and int(meta["num_classes"]) != file_classes:
+        raise CheckpointError(path, f"num_classes mismatch: metadata says {meta['num_classes']} but fc.weight has "
+                                    f"{file_classes} rows")
+    if "num_classes" not in meta:
+        inferred.append("num_classes")
+    if num_classes is not None and num_classes != file_classes:
+        raise CheckpointError(path, f"num_classes mismatch: the file has {file_classes} classes, expected {num_classes}")
+
+    width = meta.get("width_mult")
+    if width is None:
+        width = _infer_width(state) or 1.0
+        inferred.append("width_mult")
+        # A ratio like 0.3333 may not round-trip through scaled_channels; snap to a short decimal if it fits.
+        for digits in (2, 3, 4):
+            cand = round(width, digits)
+            if scaled_channels(1024, cand) == fc_w.shape[1] and scaled_channels(64, cand) == _dim0(state, "conv1.conv.weight", 64, cand):
+                width = cand
+                break
+    width = float(width)
+
+    file_has_aux = any(k.startswith(("aux1.", "aux2.")) for k in state)
+    if "aux_logits" not in meta:
+        inferred.append("aux_logits")
+    want_aux = file_has_aux if aux_logits is None else bool(aux_logits)
+    if not want_aux:
+        state = {k: v for k, v in state.items() if not k.startswith(("aux1.", "aux2."))}
+
+    if transform_input is None:
+        if "transform_input" in meta:
+            transform_input = bool(meta["transform_input"])
+        else:
+            transform_input = file_variant == "torchvision" and source != "inception-toolkit"
+            inferred.append("transform_input")
+    if file_variant == "paper" and transform_input:
+        raise CheckpointError(path, "transform_input=True is only meaningful for the torchvision variant")
+
+    model = googlenet(file_variant, num_classes=file_classes, aux_logits=want_aux, width_mult=width,
+                      transform_input=bool(transform_input),
+                      dropout=meta.get("dropout"), aux_dropout=float(meta.get("aux_dropout", 0.7)))
+    expected = model.state_dict()
+    missing = sorted(k for k in expected if k not in state)
+    # Old BatchNorm state_dicts (torch < 0.4.1) have no num_batches_tracked counters: harmless.
+    benign = [k for k in missing if k.endswith("num_batches_tracked")]
+    missing = [k for k in missing if k not in benign]
+    unexpected = sorted(k for k in state if k not in expected)
+    mismatched = [(k, tuple(state[k].shape), tuple(expected[k].shape)) for k in expected
+                  if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    if missing or unexpected or mismatched:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing keys: {_list(missing)}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected keys: {_list(unexpected)}")
+        if mismatched:
+            shown = "; ".join(f"{k} has {list(a)} in the file, model needs {list(b)}" for k, a, b in mismatched[:_LIST_LIMIT])
+            more = f"; ... and {len(mismatched) - _LIST_LIMIT} more" if len(mismatched) > _LIST_LIMIT else ""
+            parts.append(f"{len(mismatched)} shape mismatches: {shown}{more}")
+        desc = f"{file_variant} GoogLeNet, {file_classes} classes, width_mult {width:g}, aux heads {'on' if want_aux else 'off'}"
+        raise CheckpointError(path, f"does not match a {desc}: " + " | ".join(parts),
+                              missing=missing, unexpected=unexpected, mismatched=mismatched)
+    for k in benign:
+        state[k] = expected[k]
+    model.load_state_dict(state, strict=True)
+    model.to(map_location if isinstance(map_location, (str, torch.device)) else "cpu")
+    model.eval()
+
+    class_names = meta.get("class_names")
+    if class_names is not None:
+        class_names = tuple(str(n) for n in class_names)
+        if len(class_names) != file_classes:
+            raise CheckpointError(path, f"metadata lists {len(class_names)} class names for {file_classes} classes")
+    inferred += [k for k in ("input_size", "mean", "std") if k not in meta]  # assumed defaults
+    known = {"variant", "num_classes", "width_mult", "aux_logits", "transform_input", "dropout", "aux_dropout",
+             "input_size", "mean", "std", "class_names", "training", "extra", "torch_version"}
+    extra = dict(meta.get("extra") or {})
+    extra.update({k: v for k, v in meta.items() if k not in known})
+    info = CheckpointInfo(
+        path=str(path), sha256=sha, variant=file_variant, num_classes=file_classes, width_mult=width,
+        aux_logits=want_aux, transform_input=bool(transform_input), input_size=int(meta.get("input_size", 224)),
+        mean=tuple(float(v) for v in meta.get("mean", IMAGENET_MEAN)),
+        std=tuple(float(v) for v in meta.get("std", IMAGENET_STD)),
+        class_names=class_names, training=dict(meta.get("training") or {}), source=source,
+        stripped_prefix=stripped, weights_dtype=weights_dtype, inferred=tuple(inferred), extra=extra)
+    return model, info
+
+
+def _dim0(state: Mapping[str, Tensor], key: str, base: int, width: float) -> int:
+    t = state.get(key)
+    return int(t.shape[0]) if t is not None and t.ndim >= 1 else scaled_channels(base, width)
