@@ -181,3 +181,19 @@ def test_tencrop_torchvision_against_real_torchvision():
     got = cut_views(img, views)
     for i, c in enumerate(crops):
         assert torch.equal(got[i], c)
+
+
+@pytest.mark.parametrize("size", [(500, 500), (320, 256), (500, 375)])
+def test_merged_views_have_identical_pixels(size):
+    """Every nominal view's pixels equal those of the unique view union_views maps it to."""
+    img = _img(*size, seed=17)
+    unique, uses = union_views(ALL, *size)
+    cut = cut_views(img, unique)
+    key_to_index = {v.pixel_key(): i for i, v in enumerate(unique)}
+    for name in ALL:
+        nominal = get_protocol(name).views(*size)
+        ref = _ref_stack(img, nominal)
+        for j, v in enumerate(nominal):
+            assert torch.equal(ref[j], cut[key_to_index[v.pixel_key()]]), (name, v.tag)
+        assert sorted(key_to_index[v.pixel_key()] for v in nominal) == sorted(
+            i for i, n in uses[name] for _ in range(n))
