@@ -47,6 +47,7 @@ class ImageHeader:
     height: int
     orientation: int = 1
     fast: bool = False
+    jpeg: bool = False
 
     @property
     def size(self) -> tuple[int, int]:
@@ -154,7 +155,7 @@ def _jpeg_header(data: bytes) -> Optional[ImageHeader]:
     # and fall back. CMYK/YCCK (4 components) cannot be converted to RGB by libjpeg-turbo.
     fast = _sj is not None and precision == 8 and ncomp in (1, 3) and marker not in (0xC3, 0xC7, 0xCB, 0xCF)
     del adobe_transform  # parsed for completeness; only 4-component files use it
-    return ImageHeader(width=w, height=h, orientation=orientation, fast=fast)
+    return ImageHeader(width=w, height=h, orientation=orientation, fast=fast, jpeg=True)
 
 
 def read_header(src: Source, data: Optional[bytes] = None) -> ImageHeader:
@@ -178,7 +179,8 @@ def read_header(src: Source, data: Optional[bytes] = None) -> ImageHeader:
         orientation = int(im.getexif().get(0x0112, 1))
     except Exception:  # a broken EXIF block must not make a readable image unreadable
         orientation = 1
-    return ImageHeader(width=w, height=h, orientation=orientation if 1 <= orientation <= 8 else 1, fast=False)
+    return ImageHeader(width=w, height=h, orientation=orientation if 1 <= orientation <= 8 else 1, fast=False,
+                       jpeg=im.format == "JPEG")
 
 
 def image_size(src: Source) -> tuple[int, int]:

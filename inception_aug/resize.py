@@ -24,3 +24,50 @@ def resize(img: np.ndarray, size: tuple[int, int], interpolation: str = "bilinea
     if (img.shape[1], img.shape[0]) == (w, h):
         return img
     return cv2.resize(img, (w, h), interpolation=flag)
+
+
+def resized_crop(img: np.ndarray, box: tuple[int, int, int, int], size: tuple[int, int],
+                 interpolation: str = "bilinear") -> np.ndarray:
+    """Crop the integer ``box`` = (x, y, w, h) (pixels, inside ``img``) and resize it to
+    ``size`` = (width, height). No copy of the crop is made (cv2 reads the sub-array view)."""
+    x, y, w, h = box
+    if x < 0 or y < 0 or w < 1 or h < 1 or x + w > img.shape[1] or y + h > img.shape[0]:
+        raise ValueError(f"crop box {box} is not inside a {img.shape[1]}x{img.shape[0]} image")
+    view = img[y : y + h, x : x + w]
+    if not view.flags["C_CONTIGUOUS"] and (view.strides[1] < 0 or view.strides[0] < 0):
+        view = np.ascontiguousarray(view)
+    return resize(view, size, interpolation)
+
+
+def resized_crop_subpixel(img: np.ndarray, box: tuple[float, float, float, float], size: tuple[int, int],
+                          interpolation: str = "bilinear") -> np.ndarray:
+    """Resample the float ``box`` = (x, y, w, h) (pixel-edge coordinates of ``img``) to ``size``.
+
+    Used after a DCT-reduced decode, where the crop maps to fractional pixels. ``bilinear`` and
+    ``bicubic``: one ``cv2.warpAffine`` with the same pixel-centre convention as ``cv2.resize``
+    (source x = box_x + (u + 0.5) * box_w / out_w - 0.5), reading real pixels beyond the box edge
+    where a kernel needs them and replicating the image border. ``nearest``: source index
+    floor(box_x + u * box_w / out_w), cv2.resize's rule shifted by the box (numpy gather).
+    ``area``: the box rounded to whole pixels (each edge moves by <= 0.5 px of ``img``), then
+    ``cv2.resize(INTER_AREA)``.
+    """
+    if interpolation not in _CV2:
+        raise ValueError(f"unknown interpolation {interpolation!r}; expected one of {INTERPOLATIONS}")
+    bx, by, bw, bh = box
+    ow, oh = size
+    H, W = img.shape[:2]
+    if interpolation == "area":
+        x0 = min(max(int(round(bx)), 0), W - 1)
+        y0 = min(max(int(round(by)), 0), H - 1)
+        x1 = min(max(int(round(bx + bw)), x0 + 1), W)
+        y1 = min(max(int(round(by + bh)), y0 + 1), H)
+        return resized_crop(img, (x0, y0, x1 - x0, y1 - y0), size, "area")
+    sx, sy = bw / ow, bh / oh
+    if interpolation == "nearest":
+        xs = np.clip(np.floor(bx + np.arange(ow) * sx), 0, W - 1).astype(np.intp)
+        ys = np.clip(np.floor(by + np.arange(oh) * sy), 0, H - 1).astype(np.intp)
+        return img[ys[:, None], xs[None, :]]
+    tx, ty = bx + 0.5 * sx - 0.5, by + 0.5 * sy - 0.5
+    m = np.array([[sx, 0.0, tx], [0.0, sy, ty]], dtype=np.float64)
+    return cv2.warpAffine(img, m, (ow, oh), flags=_CV2[interpolation] | cv2.WARP_INVERSE_MAP,
+                          borderMode=cv2.BORDER_REPLICATE)
