@@ -306,3 +306,20 @@ def test_cli_draw(tmp_path, imagenet_samples):
     r = subprocess.run([sys.executable, "-m", "inception_eval", "protocol", "--draw", str(tmp_path / "none.jpg"),
                         "--out", str(out)], capture_output=True, text=True)
     assert r.returncode == 1 and "none.jpg" in r.stderr
+
+
+def test_cli_folder_cost(tmp_path):
+    from PIL import Image
+
+    Image.new("RGB", (500, 500), (10, 20, 30)).save(tmp_path / "square.png")
+    Image.new("RGB", (500, 375), (10, 20, 30)).save(tmp_path / "land.jpg")
+    (tmp_path / "broken.jpg").write_bytes(b"not an image at all")
+    r = subprocess.run([sys.executable, "-m", "inception_eval", "protocol", "--name", "paper144", "--name", "ten",
+                        "--images", str(tmp_path), "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    doc = json.loads(r.stdout)
+    assert doc["images"] == 2 and len(doc["skipped"]) == 1 and doc["skipped"][0][0].endswith("broken.jpg")
+    assert doc["nominal_views"] == {"paper144": 288, "ten": 20}
+    # square photo: 48 unique (ten inside paper144); 500x375: 144.
+    assert doc["unique_views_per_protocol"] == {"paper144": 48 + 144, "ten": 20}
+    assert doc["unique_total"] == 48 + 144 and doc["nominal_total"] == 308

@@ -43,6 +43,11 @@ def register(subparsers) -> None:
         "crops=tl/tr/bl/br/center/whole,mirror=1 (default paper144)",
     )
     p.add_argument("--size", help="image size WIDTHxHEIGHT in pixels, e.g. 500x375")
+    p.add_argument(
+        "--images", metavar="DIR",
+        help="instead of --size: total nominal views and unique forward passes over the photos in DIR "
+        "(sizes read from the file headers)",
+    )
     p.add_argument("--crop-size", type=int, default=224, help="model input size in px (default 224)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--draw", metavar="IMAGE", help="draw the views of the first --name on this photo")
@@ -83,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     if args.draw:
         return _draw(args, protos[0])
+    if args.images:
+        return _folder_cost(Path(args.images), protos, args.json)
     if not args.size:
         print("inception-eval protocol: --size WIDTHxHEIGHT is required (or --draw IMAGE)", file=sys.stderr)
         return 2
@@ -229,6 +236,50 @@ def _draw(args: argparse.Namespace, protocol: Protocol) -> int:
     # A 64-colour palette keeps the PNG small; the boxes use few, saturated colours.
     canvas.quantize(colors=64).save(out, optimize=True)
     print(f"wrote {out} ({out.stat().st_size // 1024} KB, {protocol.name}, {len(protocol.views(img.shape[1], img.shape[0]))} views)")
+    return 0
+
+
+# ------------------------------------------------------------------------------- folder cost
+def _image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png", ".bmp", ".webp"))
+
+
+def _folder_cost(folder: Path, protos: list[Protocol], as_json: bool) -> int:
+    """Nominal views vs unique forward passes summed over a folder of photos (header sizes only)."""
+    from inception_aug.decode import image_size
+
+    from inception_eval.protocols import union_cost
+
+    files = _image_files(folder)
+    if not files:
+        print(f"inception-eval protocol: no image files in {folder}", file=sys.stderr)
+        return 1
+    nominal = {p.name: 0 for p in protos}
+    unique_own = {p.name: 0 for p in protos}
+    unique, skipped = 0, []
+    for f in files:
+        try:
+            w, h = image_size(f)
+        except Exception as e:  # unreadable header: listed, not fatal
+            skipped.append((str(f), str(e)))
+            continue
+        cost = union_cost(protos, w, h)
+        unique += cost["unique"]
+        for name, n in cost["nominal"].items():
+            nominal[name] += n
+            unique_own[name] += cost["unique_per_protocol"][name]
+    n_ok = len(files) - len(skipped)
+    doc = {"folder": str(folder), "images": n_ok, "skipped": skipped, "nominal_views": nominal,
+           "unique_views_per_protocol": unique_own, "nominal_total": sum(nominal.values()), "unique_total": unique}
+    if as_json:
+        print(json.dumps(doc, indent=1))
+        return 0
+    print(f"{n_ok} photos in {folder}" + (f" ({len(skipped)} unreadable skipped)" if skipped else ""))
+    print("| protocol | nominal views | unique forward passes alone |")
+    print("| --- | --- | --- |")
+    for name in nominal:
+        print(f"| {name} | {nominal[name]} | {unique_own[name]} |")
+    print(f"| union (one pass) | {doc['nominal_total']} | {unique} |")
     return 0
 
 
