@@ -323,3 +323,30 @@ def test_cli_folder_cost(tmp_path):
     # square photo: 48 unique (ten inside paper144); 500x375: 144.
     assert doc["unique_views_per_protocol"] == {"paper144": 48 + 144, "ten": 20}
     assert doc["unique_total"] == 48 + 144 and doc["nominal_total"] == 308
+
+
+def test_whole_square_at_crop_size_merges_with_equal_crop():
+    # Scale == crop size: the whole square needs no resize, so it is the same pixels as a crop
+    # covering the square (tl here); with a real resize (scale 256) they stay apart.
+    p = custom(scales=(224,), squares=1, crops=("tl", "whole"), mirror=False, base_crop=224)
+    u, w = union_views([p], 224, 224)
+    assert len(u) == 1 and w[p.name] == [(0, 2)]
+    q = custom(scales=(256,), squares=1, crops=("tl", "whole"), mirror=False)
+    u, w = union_views([q], 256, 256)
+    assert len(u) == 2
+
+
+def test_merged_whole_square_pixels_equal():
+    from inception_eval.views import reference_cut
+
+    p = custom(scales=(224,), squares=1, crops=("tl", "whole"), mirror=True, base_crop=224)
+    img = np.random.default_rng(0).integers(0, 256, (300, 224, 3), dtype=np.uint8)
+    views = p.views(224, 300)
+    by_tag = {v.tag: v for v in views}
+    # Portrait 224x300 at scale 224: centre square at y = (300 - 224) // 2 = 38.
+    assert by_tag["s224/center/whole"].square == (0, 38, 224, 224)
+    assert by_tag["s224/center/tl"].crop == (0, 38, 224, 224)
+    a = reference_cut(img, by_tag["s224/center/whole/m"])
+    b = reference_cut(img, by_tag["s224/center/tl/m"])
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(a, img[38:262, ::-1])
