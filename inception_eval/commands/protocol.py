@@ -178,18 +178,25 @@ def draw_views(img: np.ndarray, protocol: Protocol, panel_height: int = 200):
     scales = sorted({k[0] for k in panels})
     cols = max(sum(1 for k in panels if k[0] == s) for s in scales)
     title_h, pad = 16, 6
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+
+    def title(key: tuple, group: list[View]) -> str:
+        square_name = group[0].tag.split("/")[1] if protocol.style == "paper" else "whole photo"
+        return f"s{key[0]} {square_name}: {len(group)} views"
+
+    # A slot is as wide as the panel or its title, whichever is wider (tall photos, narrow panels).
+    slot = max([dw] + [int(probe.textlength(title(k, g))) + 4 for k, g in panels.items()])
     caption = f"{protocol.name} on {w}x{h}: {len(views)} views (mirrors share boxes)."
     names = [k for k in CROP_COLOURS if k in {_crop_name(v) for v in views}]
-    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     legend_w = int(probe.textlength("Crops:")) + sum(24 + int(probe.textlength(k)) for k in names) + 2 * pad
-    width = max(cols * (dw + pad) + pad, int(probe.textlength(caption)) + 2 * pad, legend_w)
+    width = max(cols * (slot + pad) + pad, int(probe.textlength(caption)) + 2 * pad, legend_w)
     canvas = Image.new("RGB", (width, len(scales) * (panel_height + title_h + pad) + pad + 34), "white")
     draw = ImageDraw.Draw(canvas)
     for r, s in enumerate(scales):
         keys = [k for k in panels if k[0] == s]
         for c, key in enumerate(keys):
             group = panels[key]
-            x0 = pad + c * (dw + pad)
+            x0 = pad + c * (slot + pad)
             y0 = pad + r * (panel_height + title_h + pad) + title_h
             canvas.paste(base, (x0, y0))
             v0 = group[0]
@@ -211,8 +218,7 @@ def draw_views(img: np.ndarray, protocol: Protocol, panel_height: int = 200):
                 seen.add(v.box)
                 name = _crop_name(v)
                 rect(v.box, CROP_COLOURS.get(name, (255, 255, 255)), 3 if name == "whole" else 2)
-            square_name = v0.tag.split("/")[1] if protocol.style == "paper" else "whole photo"
-            draw.text((x0, y0 - title_h + 2), f"s{s} {square_name}: {len(group)} views", fill=(0, 0, 0))
+            draw.text((x0, y0 - title_h + 2), title(key, group), fill=(0, 0, 0))
     ly = canvas.size[1] - 32
     draw.text((pad, ly), caption, fill=(0, 0, 0))
     ly += 16
