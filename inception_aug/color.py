@@ -282,21 +282,33 @@ def saturation_matrix(factor: float, weights: Sequence[float]) -> np.ndarray:
 
 
 def adjust_saturation_u8(img: np.ndarray, factor: float, weights: Sequence[float] = GRAY_TORCHVISION) -> np.ndarray:
-    """x -> round(clamp(factor * x + (1 - factor) * gray(pixel))): blend with the per-pixel gray,
-    one ``cv2.transform`` (float accumulation, rounded and saturated to uint8)."""
-    return cv2.transform(img, saturation_matrix(factor, weights))
+    """x -> round(clamp(factor * x + (1 - factor) * gray(pixel))): blend with the per-pixel gray.
+
+    The 3x3 colour matrix runs on float32 (OpenCV's 8-bit colour matrix is fixed-point and puts
+    ~4% of values 1 level off), then one rounding to uint8."""
+    x = _scratch(img.shape)
+    np.copyto(x, img)
+    cv2.transform(x, saturation_matrix(factor, weights), dst=x)
+    cv2.threshold(x, 0.0, 0.0, cv2.THRESH_TOZERO, dst=x)  # clamp below at 0
+    return cv2.convertScaleAbs(x)  # round to nearest, saturate at 255 (x >= 0, so abs is a no-op)
 
 
 _SCRATCH = threading.local()
 
 
-def _to_float01(img: np.ndarray) -> np.ndarray:
-    """img / 255 as float32 in a per-thread scratch buffer (reused while the shape is unchanged):
-    allocating a fresh 600 KB float array per call costs page faults comparable to the maths."""
+def _scratch(shape: tuple[int, ...]) -> np.ndarray:
+    """A per-thread float32 scratch buffer (reused while the shape is unchanged): allocating a fresh
+    600 KB float array per call costs page faults comparable to the maths at 224x224."""
     x = getattr(_SCRATCH, "buf", None)
-    if x is None or x.shape != img.shape:
-        x = np.empty(img.shape, dtype=np.float32)
+    if x is None or x.shape != shape:
+        x = np.empty(shape, dtype=np.float32)
         _SCRATCH.buf = x
+    return x
+
+
+def _to_float01(img: np.ndarray) -> np.ndarray:
+    """img / 255 as float32, in the scratch buffer."""
+    x = _scratch(img.shape)
     np.copyto(x, img)  # cast, then scale: two same-type passes beat one mixed-type ufunc
     np.multiply(x, np.float32(1.0 / 255.0), out=x)
     return x
@@ -304,14 +316,15 @@ def _to_float01(img: np.ndarray) -> np.ndarray:
 
 def _float01_to_u8(x: np.ndarray) -> np.ndarray:
     """Clip to [0, 1], scale by 255 and round to nearest (in place on ``x``; one uint8 allocation)."""
-    np.maximum(x, np.float32(0.0), out=x)
+    cv2.threshold(x, 0.0, 0.0, cv2.THRESH_TOZERO, dst=x)  # clamp below at 0
     # convertScaleAbs: round(|255 x|) saturated at 255; x >= 0 here, so the abs is a no-op.
     return cv2.convertScaleAbs(x, alpha=255.0)
 
 
 def _shift_hue_inplace(x: np.ndarray, shift: float) -> None:
     """Cyclic shift of H by ``shift`` turns, in place on a float32 RGB array (OpenCV float HSV,
-    H in degrees; its HSV->RGB wraps H into [0, 360) itself, so no modulo pass is needed).
+    H in degrees; its HSV->RGB wraps H in [360, 720) itself, so the shift is taken mod 360 and no
+    modulo pass over the pixels is needed).
     Float temporaries are reused: fresh 600 KB arrays per call cost more than the maths here."""
     cv2.cvtColor(x, cv2.COLOR_RGB2HSV, dst=x)
     cv2.transform(x, _hsv_affine(1.0, 360.0 * shift), dst=x)
@@ -371,7 +384,7 @@ def _hsv_affine(scale_s: float, shift_h_deg: float) -> np.ndarray:
     """3x4 matrix for cv2.transform on HSV: H += shift_h_deg, S *= scale_s, V kept."""
     m = np.zeros((3, 4), dtype=np.float32)
     m[0, 0], m[1, 1], m[2, 2] = 1.0, scale_s, 1.0
-    m[0, 3] = shift_h_deg
+    m[0, 3] = shift_h_deg % 360.0  # OpenCV's HSV->RGB wraps H >= 360 but not H < 0
     return m
 
 
@@ -379,7 +392,7 @@ def _hsv_round_trip(x: np.ndarray, scale_s: float, shift_h_deg: float) -> np.nda
     """RGB -> HSV -> (H += shift, S = min(S * scale, 1)) -> RGB in place on float32 ``x``, TF rules.
 
     OpenCV's float HSV equals TF's for V > 0 (V = max, S = (V - min) / V, also for values outside
-    [0, 1]; HSV->RGB wraps H into [0, 360) itself). TF sets S = 0 where V <= 0, so those pixels become
+    [0, 1]; HSV->RGB wraps H in [360, 720) itself). TF sets S = 0 where V <= 0, so those pixels become
     (V, V, V); that needs negative values (a negative brightness delta applied earlier), so the
     check is skipped when min(x) >= 0."""
     cv2.cvtColor(x, cv2.COLOR_RGB2HSV, dst=x)
