@@ -48,7 +48,9 @@ def resized_crop_subpixel(img: np.ndarray, box: tuple[float, float, float, float
     (source x = box_x + (u + 0.5) * box_w / out_w - 0.5), reading real pixels beyond the box edge
     where a kernel needs them and replicating the image border. ``nearest``: source index
     floor(box_x + u * box_w / out_w), cv2.resize's rule shifted by the box (numpy gather).
-    ``area``: the box rounded to whole pixels (each edge moves by <= 0.5 px of ``img``), then
+    ``area``: when the box shrinks by less than 2x in both directions, bilinear as above (with an
+    area-filtered input, e.g. a DCT-reduced decode, this approximates a full-size INTER_AREA best);
+    otherwise the box rounded to whole pixels (each edge moves by <= 0.5 px of ``img``) and
     ``cv2.resize(INTER_AREA)``.
     """
     if interpolation not in _CV2:
@@ -56,6 +58,12 @@ def resized_crop_subpixel(img: np.ndarray, box: tuple[float, float, float, float
     bx, by, bw, bh = box
     ow, oh = size
     H, W = img.shape[:2]
+    if interpolation == "area" and bw < 2 * ow and bh < 2 * oh:
+        # Remaining shrink below 2x (the usual case after a DCT-reduced decode, which already
+        # box-filtered by r): bilinear with the exact fractional box is closer to a full-size
+        # INTER_AREA than rounding the box to whole pixels (measured on the shared photos:
+        # mean |diff| 2.1 vs 4.1 levels at r = 2).
+        interpolation = "bilinear"
     if interpolation == "area":
         x0 = min(max(int(round(bx)), 0), W - 1)
         y0 = min(max(int(round(by)), 0), H - 1)
