@@ -1,0 +1,396 @@
+"""Batched photometric presets and mirroring for (B, 3, H, W) torch tensors on any device.
+
+The per-image kernels in ``inception_aug.color`` define the semantics; this module re-implements
+them with torch ops so a whole batch is distorted in a few kernels (on a GPU after the host->device
+copy, or on CPU). Every sample has its own parameters: an op order, factors, lighting alphas.
+
+Inputs:
+- uint8 (B, 3, H, W), values 0..255: computed in float32 with the per-image rounding rules
+  (howard / colorjitter: clamp to [0, 255] and round to nearest after every op; tf-slim: no
+  intermediate clipping, one clip and round at the end); returns uint8. Tolerance against
+  ``apply_photometric`` on the same images and parameters: max |diff| <= 1 level of 255, >= 99.9% of
+  values identical (tested on real photos, every preset). Only float32 rounding ties can differ
+  (torch vs OpenCV arithmetic); in principle a later factor up to 1.5 could widen one to 2 levels.
+- float (B, 3, H, W), values in [0, 1]: the same ops without rounding (clamped to [0, 1] after every
+  op for howard / colorjitter); returns the input dtype. Against the uint8 per-image path
+  (``round(255 * out)``): max |diff| <= 4 levels (tested), because the per-image path rounds after
+  every op (hue included) and later factors amplify those roundings.
+
+Parameters come either from a list of ``PhotometricParams`` (the per-image draws, for parity and
+logging) or from ``sample_batch_photometric`` with a ``torch.Generator`` (same distributions as
+``sample_photometric``, not the same numbers).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional, Sequence, Union
+
+import numpy as np
+import torch
+
+from inception_aug.color import (
+    COLORJITTER_OPS,
+    GRAY_HOWARD,
+    GRAY_TORCHVISION,
+    HOWARD_OPS,
+    LIGHTING_EIGVAL,
+    LIGHTING_EIGVEC,
+    TF_SLIM_FAST_ORDERINGS,
+    TF_SLIM_ORDERINGS,
+    PhotometricParams,
+    jitter_range,
+)
+
+OPS: tuple[str, ...] = ("brightness", "contrast", "saturation", "hue")  # op code = index here
+_CODE = {name: i for i, name in enumerate(OPS)}
+NO_OP = -1
+
+
+@dataclass
+class BatchPhotometricParams:
+    """Per-sample photometric parameters of a batch, as tensors (on any device).
+
+    Attributes:
+        preset: one preset for the whole batch (``howard``, ``colorjitter`` or ``tf-slim``).
+        order: (B, K) int64 op codes (index in ``OPS``) in application order, ``-1`` = skip.
+        values: (B, 4) float32 value of each op (brightness, contrast, saturation, hue), with the
+            meaning of ``PhotometricParams``; ignored where the op is not in ``order``.
+        lighting: (B, 3) float32 PCA alphas (howard) or None.
+        active: (B,) bool, False for samples without distortion (``None`` in a params list).
+        ordering: (B,) int64 TF-slim ordering index, or None.
+        fast_mode: TF-slim fast mode.
+    """
+
+    preset: str
+    order: torch.Tensor
+    values: torch.Tensor
+    lighting: Optional[torch.Tensor]
+    active: torch.Tensor
+    ordering: Optional[torch.Tensor] = None
+    fast_mode: bool = False
+
+    def __len__(self) -> int:
+        return int(self.order.shape[0])
+
+    def to(self, device: Union[str, torch.device]) -> "BatchPhotometricParams":
+        mv = lambda t: None if t is None else t.to(device)  # noqa: E731
+        return BatchPhotometricParams(self.preset, mv(self.order), mv(self.values), mv(self.lighting),
+                                      mv(self.active), mv(self.ordering), self.fast_mode)
+
+    def to_list(self) -> list[Optional[PhotometricParams]]:
+        """The per-sample draws as ``PhotometricParams`` (for logging or the per-image kernels)."""
+        order = self.order.cpu().tolist()
+        vals = self.values.double().cpu().tolist()
+        light = None if self.lighting is None else self.lighting.double().cpu().tolist()
+        ordering = None if self.ordering is None else self.ordering.cpu().tolist()
+        out: list[Optional[PhotometricParams]] = []
+        for i, act in enumerate(self.active.cpu().tolist()):
+            if not act:
+                out.append(None)
+                continue
+            names = tuple(OPS[c] for c in order[i] if c != NO_OP)
+            kw = {n: vals[i][_CODE[n]] for n in names}
+            out.append(PhotometricParams(self.preset, names, **kw,
+                                         lighting=None if light is None else tuple(light[i]),
+                                         ordering=None if ordering is None else int(ordering[i]),
+                                         fast_mode=self.fast_mode))
+        return out
+
+
+def params_to_batch(params: Sequence[Optional[PhotometricParams]],
+                    device: Union[str, torch.device, None] = None) -> BatchPhotometricParams:
+    """Stack per-image draws (one preset; ``None`` entries mean "no distortion") into tensors."""
+    presets = {p.preset for p in params if p is not None}
+    if len(presets) > 1:
+        raise ValueError(f"a batch holds one photometric preset, got {sorted(presets)}")
+    preset = presets.pop() if presets else "none"
+    b = len(params)
+    k = max([len(p.order) for p in params if p is not None] + [1])
+    order = torch.full((b, k), NO_OP, dtype=torch.int64)
+    values = torch.zeros((b, 4), dtype=torch.float32)
+    active = torch.zeros(b, dtype=torch.bool)
+    has_light = any(p is not None and p.lighting is not None for p in params)
+    lighting = torch.zeros((b, 3), dtype=torch.float32) if has_light else None
+    ordering = torch.zeros(b, dtype=torch.int64) if preset == "tf-slim" else None
+    fast = {p.fast_mode for p in params if p is not None}
+    if len(fast) > 1:
+        raise ValueError("a batch mixes tf-slim fast_mode True and False")
+    for i, p in enumerate(params):
+        if p is None:
+            continue
+        active[i] = True
+        for j, name in enumerate(p.order):
+            order[i, j] = _CODE[name]
+            values[i, _CODE[name]] = float(getattr(p, name))
+        if p.lighting is not None:
+            lighting[i] = torch.tensor(p.lighting, dtype=torch.float32)
+        if ordering is not None and p.ordering is not None:
+            ordering[i] = p.ordering
+    out = BatchPhotometricParams(preset, order, values, lighting, active, ordering, bool(fast and fast.pop()))
+    return out if device is None else out.to(device)
+
+
+def _uniform(lo: float, hi: float, n: int, g: Optional[torch.Generator], device) -> torch.Tensor:
+    return lo + (hi - lo) * torch.rand(n, generator=g, device=device, dtype=torch.float64)
+
+
+def sample_batch_photometric(preset: str, batch_size: int, generator: Optional[torch.Generator] = None,
+                             device: Union[str, torch.device, None] = None, **options: Any
+                             ) -> Optional[BatchPhotometricParams]:
+    """Draw ``batch_size`` independent photometric distortions with a ``torch.Generator``.
+
+    Same presets, options and distributions as ``inception_aug.color.sample_photometric``; random
+    numbers are drawn on the generator's device and the result is moved to ``device``. Returns None
+    for preset ``"none"``."""
+    if preset in (None, "none"):
+        return None
+    gdev = generator.device if generator is not None else torch.device("cpu")
+    n = int(batch_size)
+    if preset == "howard":
+        opts = {"brightness": 0.5, "contrast": 0.5, "saturation": 0.5, "lighting_std": 0.1}
+        _merge(opts, options, preset)
+        perm = torch.argsort(torch.rand((n, 3), generator=generator, device=gdev), dim=1)
+        values = torch.zeros((n, 4), dtype=torch.float64, device=gdev)
+        enabled = []
+        for name in HOWARD_OPS:
+            v = float(opts[name])
+            values[:, _CODE[name]] = _uniform(1 - v, 1 + v, n, generator, gdev)
+            enabled.append(v != 0)
+        codes = torch.tensor([_CODE[nm] if en else NO_OP for nm, en in zip(HOWARD_OPS, enabled)], device=gdev)
+        order = codes[perm]
+        std = float(opts["lighting_std"])
+        lighting = (torch.randn((n, 3), generator=generator, device=gdev, dtype=torch.float64) * std) if std else None
+        out = BatchPhotometricParams("howard", order, values.float(), None if lighting is None else lighting.float(),
+                                     torch.ones(n, dtype=torch.bool, device=gdev))
+    elif preset == "colorjitter":
+        opts = {"brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "hue": 0.0}
+        _merge(opts, options, preset)
+        ranges = [jitter_range(opts["brightness"], "brightness"), jitter_range(opts["contrast"], "contrast"),
+                  jitter_range(opts["saturation"], "saturation"),
+                  jitter_range(opts["hue"], "hue", center=0.0, bound=(-0.5, 0.5), clip_first_on_zero=False)]
+        perm = torch.argsort(torch.rand((n, 4), generator=generator, device=gdev), dim=1)
+        values = torch.zeros((n, 4), dtype=torch.float64, device=gdev)
+        for i, r in enumerate(ranges):
+            if r is not None:
+                values[:, i] = _uniform(r[0], r[1], n, generator, gdev)
+        codes = torch.tensor([i if r is not None else NO_OP for i, r in enumerate(ranges)], device=gdev)
+        out = BatchPhotometricParams("colorjitter", codes[perm], values.float(), None,
+                                     torch.ones(n, dtype=torch.bool, device=gdev))
+    elif preset == "tf-slim":
+        opts = {"fast_mode": False, "max_brightness": 32.0 / 255.0, "saturation": (0.5, 1.5), "max_hue": 0.2,
+                "contrast": (0.5, 1.5)}
+        _merge(opts, options, preset)
+        fast = bool(opts["fast_mode"])
+        ordering = torch.randint(0, 4, (n,), generator=generator, device=gdev)
+        table = torch.tensor([[_CODE[nm] for nm in o] for o in (TF_SLIM_FAST_ORDERINGS if fast else TF_SLIM_ORDERINGS)],
+                             device=gdev)
+        values = torch.zeros((n, 4), dtype=torch.float64, device=gdev)
+        mb = float(opts["max_brightness"])
+        values[:, 0] = _uniform(-mb, mb, n, generator, gdev)
+        values[:, 2] = _uniform(*opts["saturation"], n, generator, gdev)
+        if not fast:
+            mh = float(opts["max_hue"])
+            values[:, 3] = _uniform(-mh, mh, n, generator, gdev)
+            values[:, 1] = _uniform(*opts["contrast"], n, generator, gdev)
+        out = BatchPhotometricParams("tf-slim", table[ordering], values.float(), None,
+                                     torch.ones(n, dtype=torch.bool, device=gdev), ordering, fast)
+    else:
+        raise ValueError(f"unknown photometric preset {preset!r}; expected howard, tf-slim, colorjitter or none")
+    return out if device is None else out.to(device)
+
+
+def _merge(opts: dict, options: dict, preset: str) -> None:
+    unknown = set(options) - set(opts)
+    if unknown:
+        raise ValueError(f"bad options for photometric preset {preset!r}: {sorted(unknown)}")
+    opts.update(options)
+
+
+# ----------------------------------------------------------------------------------------------
+# kernels on float32 (n, 3, H, W); scale = 255 for uint8 semantics, 1 for [0, 1] floats
+# ----------------------------------------------------------------------------------------------
+
+def _gray(x: torch.Tensor, w: Sequence[float]) -> torch.Tensor:
+    return (w[0] * x[:, 0] + w[1] * x[:, 1] + w[2] * x[:, 2]).unsqueeze(1)
+
+
+def _col(v: torch.Tensor) -> torch.Tensor:
+    return v.view(-1, 1, 1, 1)
+
+
+def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
+    """(n, 3, H, W) RGB -> HSV with H in turns [0, 1), S = (V - min) / V (0 where V <= 0), V = max.
+
+    Valid for values outside [0, 1] with TF's convention (S = 0 where V <= 0)."""
+    r, g, b = x[:, 0], x[:, 1], x[:, 2]
+    v, _ = x.max(dim=1)
+    mn, _ = x.min(dim=1)
+    cr = v - mn
+    pos = v > 0
+    s = torch.where(pos, cr / torch.where(pos, v, torch.ones_like(v)), torch.zeros_like(v))
+    s = torch.where(pos, s, torch.zeros_like(s))
+    crd = torch.where(cr == 0, torch.ones_like(cr), cr)
+    rc, gc, bc = (v - r) / crd, (v - g) / crd, (v - b) / crd
+    h = torch.where(v == r, bc - gc, torch.where(v == g, 2.0 + rc - bc, 4.0 + gc - rc))
+    h = torch.remainder(h / 6.0, 1.0)
+    h = torch.where(cr == 0, torch.zeros_like(h), h)
+    return torch.stack((h, s, v), dim=1)
+
+
+def hsv_to_rgb(hsv: torch.Tensor) -> torch.Tensor:
+    """Inverse of ``rgb_to_hsv`` (hexcone; H in turns, any S and V)."""
+    h, s, v = hsv[:, 0], hsv[:, 1], hsv[:, 2]
+    h6 = torch.remainder(h, 1.0) * 6.0
+    i = torch.floor(h6)
+    f = h6 - i
+    i = i.long() % 6
+    p = v * (1.0 - s)
+    q = v * (1.0 - s * f)
+    t = v * (1.0 - s * (1.0 - f))
+    # sectors 0..5: (v,t,p) (q,v,p) (p,v,t) (p,q,v) (t,p,v) (v,p,q)
+    rs = torch.stack((v, q, p, p, t, v), dim=1)
+    gs = torch.stack((t, v, v, q, p, p), dim=1)
+    bs = torch.stack((p, p, t, v, v, q), dim=1)
+    idx = i.unsqueeze(1)
+    return torch.cat((rs.gather(1, idx), gs.gather(1, idx), bs.gather(1, idx)), dim=1)
+
+
+def _op_uint8_like(x: torch.Tensor, code: int, v: torch.Tensor, w: Sequence[float], scale: float) -> torch.Tensor:
+    """howard / colorjitter ops (blend semantics) on values in [0, scale]."""
+    if code == 0:  # brightness: blend with black
+        return x * _col(v)
+    if code == 1:  # contrast: blend with the gray mean
+        mean = _gray(x, w).mean(dim=(1, 2, 3), keepdim=True)
+        return x * _col(v) + (1.0 - _col(v)) * mean
+    if code == 2:  # saturation: blend with per-pixel gray
+        return x * _col(v) + (1.0 - _col(v)) * _gray(x, w)
+    hsv = rgb_to_hsv(x / scale)  # hue: shift H (turns)
+    hsv = torch.cat((torch.remainder(hsv[:, :1] + _col(v), 1.0), hsv[:, 1:]), dim=1)
+    return hsv_to_rgb(hsv) * scale
+
+
+def _op_tf(x: torch.Tensor, code: int, v: torch.Tensor) -> torch.Tensor:
+    """TF-slim ops on float [0, 1] (values may leave the range; no clipping here)."""
+    if code == 0:
+        return x + _col(v)
+    if code == 1:
+        mean = x.mean(dim=(2, 3), keepdim=True)
+        return (x - mean) * _col(v) + mean
+    hsv = rgb_to_hsv(x)
+    if code == 2:
+        hsv = torch.cat((hsv[:, :1], torch.clamp(hsv[:, 1:2] * _col(v), 0.0, 1.0), hsv[:, 2:]), dim=1)
+    else:
+        hsv = torch.cat((torch.remainder(hsv[:, :1] + _col(v), 1.0), hsv[:, 1:]), dim=1)
+    return hsv_to_rgb(hsv)
+
+
+def apply_photometric_batch(x: torch.Tensor,
+                            params: Union[BatchPhotometricParams, Sequence[Optional[PhotometricParams]], None]
+                            ) -> torch.Tensor:
+    """Apply per-sample photometric distortions to a (B, 3, H, W) uint8 or float ([0, 1]) tensor.
+
+    Returns a new tensor of the input's dtype and device. See the module docstring for rounding
+    and the tolerance against the per-image kernels."""
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ValueError(f"expected a (B, 3, H, W) tensor, got shape {tuple(x.shape)}")
+    if params is None:
+        return x.clone()
+    if not isinstance(params, BatchPhotometricParams):
+        params = params_to_batch(params)
+    if len(params) != x.shape[0]:
+        raise ValueError(f"{len(params)} photometric parameter sets for a batch of {x.shape[0]}")
+    is_u8 = x.dtype == torch.uint8
+    if not is_u8 and not x.is_floating_point():
+        raise ValueError(f"expected uint8 or floating point input, got {x.dtype}")
+    if params.preset == "none" or not bool(params.active.any()):
+        return x.clone()
+    p = params.to(x.device)
+    scale = 255.0 if is_u8 else 1.0
+    y = x.float()
+    act = p.active
+    if params.preset == "tf-slim":
+        y = y / scale if is_u8 else y
+        y = _run_ops(y, p, act, lambda t, c, v: _op_tf(t, c, v), None)
+        y = torch.clamp(y, 0.0, 1.0)
+        y = torch.round(y * 255.0) if is_u8 else y
+    else:
+        w = GRAY_HOWARD if params.preset == "howard" else GRAY_TORCHVISION
+
+        def finish(t: torch.Tensor) -> torch.Tensor:
+            t = torch.clamp(t, 0.0, scale)
+            return torch.round(t) if is_u8 else t
+
+        y = _run_ops(y, p, act, lambda t, c, v: _op_uint8_like(t, c, v, w, scale), finish)
+        if p.lighting is not None:
+            vec = torch.tensor(LIGHTING_EIGVEC, dtype=torch.float64, device=x.device)
+            val = torch.tensor(LIGHTING_EIGVAL, dtype=torch.float64, device=x.device)
+            off = ((p.lighting.double() * val) @ vec.T * scale).float()  # (B, 3)
+            off = torch.where(act.unsqueeze(1), off, torch.zeros_like(off))
+            y = finish(y + off.view(-1, 3, 1, 1))
+    y = torch.where(_col(act), y, x.float())
+    return y.to(torch.uint8) if is_u8 else y.to(x.dtype)
+
+
+def _run_ops(y: torch.Tensor, p: BatchPhotometricParams, act: torch.Tensor, op, finish) -> torch.Tensor:
+    # Step k applies each sample's k-th op; samples are grouped by op code so every op is one
+    # batched kernel over the samples that need it.
+    for k in range(p.order.shape[1]):
+        codes = torch.where(act, p.order[:, k], torch.full_like(p.order[:, k], NO_OP))
+        present = torch.unique(codes).tolist()
+        for c in present:
+            if c == NO_OP:
+                continue
+            idx = torch.nonzero(codes == c, as_tuple=True)[0]
+            t = op(y.index_select(0, idx), int(c), p.values.index_select(0, idx)[:, c])
+            if finish is not None:
+                t = finish(t)
+            y = y.index_copy(0, idx, t)
+    return y
+
+
+# ----------------------------------------------------------------------------------------------
+# mirroring
+# ----------------------------------------------------------------------------------------------
+
+def sample_batch_flips(batch_size: int, generator: Optional[torch.Generator] = None, p: float = 0.5,
+                       device: Union[str, torch.device, None] = None) -> torch.Tensor:
+    """(B,) bool, each True with probability ``p``."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"flip probability must be in [0, 1], got {p}")
+    gdev = generator.device if generator is not None else torch.device("cpu")
+    out = torch.rand(int(batch_size), generator=generator, device=gdev) < p
+    return out if device is None else out.to(device)
+
+
+def flip_batch(x: torch.Tensor, flips: Union[torch.Tensor, Sequence[bool], np.ndarray]) -> torch.Tensor:
+    """Mirror (left-right) the samples of a (B, C, H, W) tensor where ``flips`` is True."""
+    if x.dim() != 4:
+        raise ValueError(f"expected a (B, C, H, W) tensor, got shape {tuple(x.shape)}")
+    f = torch.as_tensor(np.asarray(flips, dtype=bool) if not isinstance(flips, torch.Tensor) else flips,
+                        device=x.device).bool()
+    if f.shape != (x.shape[0],):
+        raise ValueError(f"flips must have shape ({x.shape[0]},), got {tuple(f.shape)}")
+    return torch.where(f.view(-1, 1, 1, 1), x.flip(-1), x)
+
+
+class BatchPhotometric:
+    """Callable ``x -> distorted x`` for (B, 3, H, W) batches: draws per-sample photometric params
+    (preset and options as ``sample_photometric``) and flips with ``generator``, applies them, and
+    keeps the last draw in ``last_params`` / ``last_flips`` for logging."""
+
+    def __init__(self, preset: str = "howard", flip: float = 0.5, generator: Optional[torch.Generator] = None,
+                 **options: Any) -> None:
+        self.preset = preset
+        self.flip = float(flip)
+        self.generator = generator
+        self.options = options
+        sample_batch_photometric(preset, 1, None, **options)  # validate options now, not mid-epoch
+        self.last_params: Optional[BatchPhotometricParams] = None
+        self.last_flips: Optional[torch.Tensor] = None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        b = x.shape[0]
+        self.last_params = sample_batch_photometric(self.preset, b, self.generator, device=x.device, **self.options)
+        y = apply_photometric_batch(x, self.last_params)
+        self.last_flips = sample_batch_flips(b, self.generator, self.flip, device=x.device)
+        return flip_batch(y, self.last_flips)
