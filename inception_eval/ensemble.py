@@ -32,8 +32,21 @@ from typing import Iterator, Mapping, Sequence, Union
 
 import numpy as np
 
-ProbSource = Union[np.ndarray, str, os.PathLike]
-"""(N, C) probabilities: an array (memmaps are read through their file) or a path to a ``.npy`` file."""
+
+
+@dataclass(frozen=True)
+class RawArrayFile:
+    """A headerless C-order array file (e.g. the engine store's ``probs.<k>.f32``): path, (N, C), dtype."""
+
+    path: str
+    shape: tuple[int, int]
+    dtype: str = "float32"
+    offset: int = 0
+
+
+ProbSource = Union[np.ndarray, str, os.PathLike, RawArrayFile]
+"""(N, C) probabilities: an array (memmaps are read through their file), a path to a ``.npy`` file,
+or a :class:`RawArrayFile`."""
 
 DEFAULT_AUX_WEIGHT = 0.3
 """Weight of each auxiliary head in ``main+aux`` (the paper's training weight of the aux losses)."""
@@ -74,6 +87,8 @@ def _npy_header(path: str) -> _NpyFile:
 
 def source_shape(src: ProbSource) -> tuple[int, int]:
     """(N, C) of a probability source without reading its data."""
+    if isinstance(src, RawArrayFile):
+        return _as_file(src).shape
     if isinstance(src, np.ndarray):
         if src.ndim != 2:
             raise ValueError(f"probabilities must be (N, C), got shape {src.shape}")
@@ -88,6 +103,17 @@ def _as_file(src: ProbSource) -> _NpyFile | None:
         # np.load(mmap_mode=...) gives a memmap whose .offset is the header size.
         return _NpyFile(os.fspath(base.filename), int(base.offset), (int(src.shape[0]), int(src.shape[1])),
                         src.dtype)
+    if isinstance(src, RawArrayFile):
+        dt = np.dtype(src.dtype)
+        want = src.offset + src.shape[0] * src.shape[1] * dt.itemsize
+        try:
+            size = os.path.getsize(src.path)
+        except OSError as e:
+            raise ValueError(f"cannot read probabilities from {src.path}: {e}") from e
+        if size < want:
+            raise ValueError(f"cannot read probabilities from {src.path}: {size} bytes, expected {want} "
+                             f"for shape {src.shape} {dt}")
+        return _NpyFile(src.path, src.offset, (int(src.shape[0]), int(src.shape[1])), dt)
     if isinstance(src, np.ndarray):
         return None
     return _npy_header(os.fspath(src))

@@ -1,0 +1,57 @@
+"""``inception-eval train``: the paper's recipe, scaled down, on an ImageFolder (see ``inception_eval.train``)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def register(subparsers) -> None:
+    from inception_eval.train import TrainConfig
+
+    d = TrainConfig(data="", out="")
+    p = subparsers.add_parser(
+        "train", help="train a (tiny) GoogLeNet on an ImageFolder with the paper's recipe",
+        description=("SGD momentum 0.9, learning rate x0.96 every 8 epochs (both parameters), aux losses "
+                     "weighted 0.3, the paper's augmentation (InceptionTrainTransform). Saves a checkpoint "
+                     "with class names, mean/std, input size and training info. CPU-friendly defaults: "
+                     "width x0.25 at 112 px."))
+    p.add_argument("--data", required=True, help="ImageFolder training tree (DIR/<class>/*.jpg)")
+    p.add_argument("--out", required=True, help="checkpoint to write (.pt)")
+    p.add_argument("--width-mult", type=float, default=d.width_mult, help="channel multiplier (default 0.25)")
+    p.add_argument("--size", type=int, default=d.size, help="training crop side in px (default 112)")
+    p.add_argument("--epochs", type=int, default=d.epochs)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr, help="initial learning rate (default 0.02)")
+    p.add_argument("--momentum", type=float, default=d.momentum)
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    p.add_argument("--lr-step-epochs", type=float, default=d.lr_step_epochs,
+                   help="epochs between learning-rate steps (default 8, the paper's)")
+    p.add_argument("--lr-step-factor", type=float, default=d.lr_step_factor,
+                   help="learning-rate multiplier per step (default 0.96: -4%%)")
+    p.add_argument("--aux-weight", type=float, default=d.aux_weight, help="aux loss weight (default 0.3)")
+    p.add_argument("--variant", choices=("paper", "torchvision"), default=d.variant)
+    p.add_argument("--sampler", default=d.sampler, help="crop sampler: paper, torchvision, tf-slim")
+    p.add_argument("--photometric", default=d.photometric, help="howard, tf-slim, colorjitter or none")
+    p.add_argument("--limit-per-class", type=int, default=None, help="use only the first N images per class")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--workers", type=int, default=d.workers, help="DataLoader workers (default 0)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from inception_eval.train import TrainConfig, train
+
+    cfg = TrainConfig(
+        data=args.data, out=args.out, width_mult=args.width_mult, size=args.size, epochs=args.epochs,
+        batch_size=args.batch_size, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
+        lr_step_epochs=args.lr_step_epochs, lr_step_factor=args.lr_step_factor, aux_weight=args.aux_weight,
+        variant=args.variant, sampler=args.sampler, photometric=args.photometric, seed=args.seed,
+        workers=args.workers, threads=args.threads, limit_per_class=args.limit_per_class)
+    try:
+        train(cfg, log=lambda s: print(s, file=sys.stderr))
+    except (ValueError, FileNotFoundError, FloatingPointError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(args.out)
+    return 0
