@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .googlenet import VARIANTS, GoogLeNet, googlenet, scaled_channels
+from .googlenet import VARIANTS, GoogLeNet, googlenet
 
 FORMAT = "inception-toolkit/googlenet"
 FORMAT_VERSION = 1
@@ -207,15 +207,17 @@ def _read(path: Path, map_location: Any) -> Any:
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        text = str(e)
-        if "weights_only" in text or "Unsupported global" in text or "Weights only load failed" in text:
-            first = text.strip().splitlines()[0] if text.strip() else ""
-            hint = next((ln.strip() for ln in text.splitlines() if "GLOBAL" in ln or "Unsupported" in ln), first)
-            raise CheckpointError(path, "refused: the file holds pickled Python objects or code that "
-                                        f"weights_only loading does not allow ({hint[:200]}); "
-                                        "a checkpoint must contain only tensors and plain data") from None
-        raise CheckpointError(path, f"not a checkpoint (unpickling failed: {text[:200]})") from None
-    except (RuntimeError, EOFError, OSError, ValueError, TypeError, AttributeError, ImportError) as e:
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        glob = next((ln for ln in lines if "GLOBAL" in ln), None)
+        if glob is not None:
+            raise CheckpointError(path, "refused: the file needs Python objects or code that weights_only "
+                                        f"loading does not allow ({glob[:200]}); a checkpoint must contain "
+                                        "only tensors and plain data") from None
+        boiler = ("Weights only load failed", "Check the documentation", "Please file an issue")
+        detail = [ln for ln in lines if not ln.startswith(boiler)]
+        raise CheckpointError(path, "not a checkpoint (weights_only unpickling failed: "
+                                    f"{(detail[-1] if detail else lines[-1] if lines else '')[:200]})") from None
+    except Exception as e:  # torch.load raises many types on garbage (RuntimeError, KeyError, EOFError ...)
         raise CheckpointError(path, f"not a checkpoint (torch.load failed: {type(e).__name__}: "
                                     f"{str(e).strip().splitlines()[0][:200] if str(e).strip() else ''})") from None
 
@@ -275,15 +277,33 @@ def infer_variant(state: Mapping[str, Tensor]) -> str | None:
     return None
 
 
-def _infer_width(state: Mapping[str, Tensor]) -> float | None:
-    # The widest layer gives the most precise ratio: fc input = inception5b output = 1024 * w.
-    fc = state.get("fc.weight")
-    if fc is not None and fc.ndim == 2:
-        return fc.shape[1] / 1024.0
-    conv1 = state.get("conv1.conv.weight")
-    if conv1 is not None and conv1.ndim == 4:
-        return conv1.shape[0] / 64.0
-    return None
+def _shapes(variant: str, num_classes: int, width: float) -> dict[str, tuple[int, ...]]:
+    # Built on the meta device: no memory, no initialisation cost, just the layout.
+    with torch.device("meta"):
+        model = googlenet(variant, num_classes=num_classes, width_mult=width)
+    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+def _infer_width(state: Mapping[str, Tensor], variant: str, num_classes: int) -> float:
+    """The width_mult whose layout reproduces the file's shapes (short decimals preferred)."""
+    ratios = []
+    for key, base in (("fc.weight", 1024), ("inception5b.branch1.conv.weight", 384),
+                      ("conv3.conv.weight", 192), ("conv1.conv.weight", 64)):
+        t = state.get(key)
+        if t is not None and t.ndim >= 2:
+            ratios.append((t.shape[1] if key == "fc.weight" else t.shape[0]) / base)
+    candidates: list[float] = []
+    for digits in (2, 3, 4, 6):
+        for r in ratios:
+            if (c := round(r, digits)) > 0 and c not in candidates:
+                candidates.append(c)
+    trunk = {k: tuple(v.shape) for k, v in state.items() if not k.startswith(("aux1.", "aux2."))}
+    for cand in candidates:
+        want = _shapes(variant, num_classes, cand)
+        if all(want.get(k) == shape for k, shape in trunk.items() if k in want):
+            return cand
+    # Nothing fits exactly: use the best ratio; the key/shape check then names the mismatches.
+    return candidates[0] if candidates else 1.0
 
 
 def load_checkpoint(path: str | os.PathLike, *, map_location: Any = "cpu", variant: str | None = None,
@@ -344,14 +364,8 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: Any = "cpu", varia
 
     width = meta.get("width_mult")
     if width is None:
-        width = _infer_width(state) or 1.0
+        width = _infer_width(state, file_variant, file_classes)
         inferred.append("width_mult")
-        # A ratio like 0.3333 may not round-trip through scaled_channels; snap to a short decimal if it fits.
-        for digits in (2, 3, 4):
-            cand = round(width, digits)
-            if scaled_channels(1024, cand) == fc_w.shape[1] and scaled_channels(64, cand) == _dim0(state, "conv1.conv.weight", 64, cand):
-                width = cand
-                break
     width = float(width)
 
     file_has_aux = any(k.startswith(("aux1.", "aux2.")) for k in state)
@@ -419,7 +433,3 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: Any = "cpu", varia
         stripped_prefix=stripped, weights_dtype=weights_dtype, inferred=tuple(inferred), extra=extra)
     return model, info
 
-
-def _dim0(state: Mapping[str, Tensor], key: str, base: int, width: float) -> int:
-    t = state.get(key)
-    return int(t.shape[0]) if t is not None and t.ndim >= 1 else scaled_channels(base, width)
