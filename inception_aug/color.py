@@ -357,15 +357,23 @@ def _check_image(img: np.ndarray) -> np.ndarray:
 def _apply_tf_slim(img: np.ndarray, p: PhotometricParams) -> np.ndarray:
     """TF semantics on float32 [0, 1], no clipping between ops, one clip at the end."""
     x = _to_float01(img)
-    for op in p.order:
+    order = list(p.order)
+    i = 0
+    while i < len(order):
+        op = order[i]
         if op == "brightness":
             x += np.float32(p.brightness)
+        elif op == "contrast":
+            tf_adjust_contrast(x, p.contrast)
+        elif i + 1 < len(order) and {op, order[i + 1]} == {"saturation", "hue"}:
+            # adjacent saturation and hue touch different HSV channels: one HSV round trip for both
+            _hsv_round_trip(x, float(p.saturation), 360.0 * float(p.hue))
+            i += 1
         elif op == "saturation":
             tf_adjust_saturation(x, p.saturation)
         elif op == "hue":
             tf_adjust_hue(x, p.hue)
-        elif op == "contrast":
-            tf_adjust_contrast(x, p.contrast)
+        i += 1
     return _float01_to_u8(x)
 
 
