@@ -349,3 +349,20 @@ def test_tf_slim_orderings_and_ranges():
     assert all(p.order == (("brightness", "saturation") if p.ordering == 0 else ("saturation", "brightness"))
                for p in fast)
     assert abs(first_b - 0.25) < 0.03  # TF-slim draws among 4 cases even in fast mode
+
+
+def test_affine_kernel_equals_the_exact_lookup_table():
+    # brightness/contrast/lighting run as one cv2.transform: float32 maths, so only values within
+    # float32 precision of a rounding tie may differ from the float64 table, and then by 1 level
+    ramp = np.arange(256, dtype=np.uint8)
+    img = np.stack([ramp, ramp, ramp], axis=-1)[None]
+    rng = np.random.default_rng(31)
+    off, worst, total = 0, 0, 0
+    for _ in range(1000):
+        f, b = rng.uniform(0.5, 1.5), rng.uniform(-60, 60)
+        out = C._affine_u8(img, (f, f, f), (b, b, b))[0, :, 0].astype(int)
+        ref = np.clip(np.rint(f * ramp.astype(np.float64) + b), 0, 255)
+        off += int((out != ref).sum())
+        worst = max(worst, int(np.abs(out - ref).max()))
+        total += 256
+    assert worst <= 1 and off / total < 1e-4
