@@ -1,0 +1,188 @@
+"""Training-augmentation throughput on one core: encoded JPEG bytes in memory -> normalised
+float32 CHW tensor (224 x 224), this toolkit vs albumentations 2.0.8 vs torchvision (if importable)
+vs decode only (PIL, cv2, simplejpeg).
+
+    python benchmarks/aug_throughput.py            # full run (115 photos + large versions)
+    python benchmarks/aug_throughput.py --quick    # 24 photos, 3 repeats
+
+Two image sets, both from ../shared/data/imagenet-samples:
+- "imagenet": the JPEG files as they are (median 500x375).
+- "large": the same photos upscaled (bicubic) to 1600 px on the long side and JPEG-encoded once
+  (quality 90, 4:2:0) before timing.
+
+Each repeat times one pass over the set for every pipeline, pipelines interleaved in a rotating
+order so that machine noise hits all of them alike; we report the median images/s over repeats and
+ratios of medians measured in the same run. Time is process CPU time by default (``--clock cpu``:
+with one thread this is the one-core cost, and it is robust when other jobs share the machine);
+``--clock wall`` uses ``time.perf_counter``. Prints JSON, then a Markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import simplejpeg  # noqa: E402
+
+from inception_aug.transforms import InceptionTrainTransform  # noqa: E402
+
+DATA = (REPO / ".." / "shared" / "data" / "imagenet-samples").resolve()
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+
+
+def load_sets(n: int | None, large_side: int = 1600) -> dict[str, list[bytes]]:
+    files = sorted(DATA.glob("*.JPEG"))
+    if not files:
+        raise SystemExit(f"no photos in {DATA}")
+    if n:
+        files = files[:: max(1, len(files) // n)][:n]
+    imagenet = [f.read_bytes() for f in files]
+    large = []
+    for data in imagenet:
+        im = Image.open(io.BytesIO(data)).convert("RGB")
+        s = large_side / max(im.size)
+        im = im.resize((round(im.width * s), round(im.height * s)), Image.BICUBIC)
+        buf = io.BytesIO()
+        im.save(buf, "JPEG", quality=90, subsampling=2)
+        large.append(buf.getvalue())
+    return {"imagenet": imagenet, "large": large}
+
+
+def pipelines(seed: int = 0) -> dict[str, Callable[[bytes], object]]:
+    rng = np.random.default_rng(seed)
+    p: dict[str, Callable[[bytes], object]] = {}
+
+    paper = InceptionTrainTransform.from_preset("paper")
+    p["ours: paper (howard)"] = lambda b: paper(b, rng)
+    cj = InceptionTrainTransform.from_preset("paper", photometric="colorjitter")
+    p["ours: paper crop + colorjitter"] = lambda b: cj(b, rng)
+    none = InceptionTrainTransform.from_preset("paper", photometric="none")
+    p["ours: paper crop, no colour"] = lambda b: none(b, rng)
+    bil = InceptionTrainTransform.from_preset("paper", photometric="none", interpolations=("bilinear",))
+    p["ours: paper crop, bilinear only, no colour"] = lambda b: bil(b, rng)
+
+    try:
+        import albumentations as A
+        from albumentations.pytorch import ToTensorV2
+
+        alb = A.Compose([
+            A.RandomResizedCrop(size=(224, 224), scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3)),
+            A.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4, hue=0.0, p=1.0),
+            A.HorizontalFlip(p=0.5),
+            A.Normalize(mean=MEAN, std=STD),
+            ToTensorV2(),
+        ], seed=seed)
+
+        def albu(b: bytes):
+            img = cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR)
+            img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+            return alb(image=img)["image"]
+
+        p["albumentations 2.0.8"] = albu
+    except ImportError as e:  # pragma: no cover
+        print(f"albumentations not importable: {e}", file=sys.stderr)
+
+    try:
+        import torchvision.transforms as TV  # optional anchor, never a dependency
+
+        tv = TV.Compose([
+            TV.RandomResizedCrop(224), TV.ColorJitter(0.4, 0.4, 0.4), TV.RandomHorizontalFlip(),
+            TV.ToTensor(), TV.Normalize(MEAN, STD),
+        ])
+        p["torchvision"] = lambda b: tv(Image.open(io.BytesIO(b)).convert("RGB"))
+    except ImportError:
+        print("torchvision not importable: skipped", file=sys.stderr)
+
+    p["decode only: PIL"] = lambda b: np.asarray(Image.open(io.BytesIO(b)).convert("RGB"))
+    p["decode only: cv2"] = lambda b: cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR)
+    p["decode only: simplejpeg"] = lambda b: simplejpeg.decode_jpeg(b, colorspace="RGB")
+    return p
+
+
+def measure(images: list[bytes], pipes: dict[str, Callable], repeats: int,
+            clock: Callable[[], float] = time.process_time) -> dict[str, dict]:
+    names = list(pipes)
+    for name in names:  # warm-up: imports, caches, lazy tables
+        for b in images[:3]:
+            pipes[name](b)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(repeats):
+        order = names[r % len(names):] + names[: r % len(names)]
+        for name in order:
+            fn = pipes[name]
+            t0 = clock()
+            for b in images:
+                fn(b)
+            times[name].append(clock() - t0)
+    return {n: {"images_per_s": len(images) / statistics.median(t), "repeats_s": t} for n, t in times.items()}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="24 photos, 3 repeats")
+    ap.add_argument("--repeats", type=int, default=None)
+    ap.add_argument("--json", type=Path, default=None, help="also write the JSON here")
+    ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
+                    help="cpu: process CPU time (robust on a shared machine; one thread, so it is "
+                         "the one-core cost); wall: perf_counter")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    cv2.setNumThreads(0)
+    n, repeats = (24, 3) if args.quick else (None, 7)
+    repeats = args.repeats or repeats
+    sets = load_sets(n)
+    result = {
+        "setup": {"threads": 1, "repeats": repeats, "images": {k: len(v) for k, v in sets.items()},
+                  "python": platform.python_version(), "numpy": np.__version__, "opencv": cv2.__version__,
+                  "torch": torch.__version__, "simplejpeg": simplejpeg.__version__,
+                  "machine": platform.machine(), "quick": args.quick, "clock": args.clock},
+        "sets": {},
+    }
+    for set_name, images in sets.items():
+        clock = time.process_time if args.clock == "cpu" else time.perf_counter
+        res = measure(images, pipelines(), repeats, clock)
+        dec = {k: v["images_per_s"] for k, v in res.items() if k.startswith("decode only")}
+        fastest = max(dec, key=dec.get)
+        ours = res["ours: paper (howard)"]["images_per_s"]
+        ratios = {"fastest_decoder": fastest}
+        if "albumentations 2.0.8" in res:
+            alb = res["albumentations 2.0.8"]["images_per_s"]
+            ratios["paper_vs_albumentations"] = ours / alb
+            ratios["paper_colorjitter_vs_albumentations"] = res["ours: paper crop + colorjitter"]["images_per_s"] / alb
+        ratios["paper_vs_fastest_decode"] = ours / dec[fastest]
+        ratios["paper_no_colour_vs_fastest_decode"] = res["ours: paper crop, no colour"]["images_per_s"] / dec[fastest]
+        result["sets"][set_name] = {"pipelines": res, "ratios": ratios}
+    print(json.dumps(result, indent=1))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1))
+    print()
+    print("| pipeline | " + " | ".join(f"{s} (img/s)" for s in sets) + " |")
+    print("| --- | " + " | ".join("---:" for _ in sets) + " |")
+    for name in result["sets"]["imagenet"]["pipelines"]:
+        cells = [f"{result['sets'][s]['pipelines'][name]['images_per_s']:.0f}" for s in sets]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    for key in result["sets"]["imagenet"]["ratios"]:
+        if key == "fastest_decoder":
+            continue
+        cells = [f"{result['sets'][s]['ratios'][key]:.2f}x" for s in sets]
+        print(f"| ratio {key} | " + " | ".join(cells) + " |")
+    return result
+
+
+if __name__ == "__main__":
+    main()
