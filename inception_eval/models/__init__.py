@@ -28,9 +28,20 @@ from .googlenet import (
     googlenet,
 )
 from .inference import PRECISIONS, InferenceModel, prepare_for_inference
+from .summary import (
+    PAPER_TABLE1,
+    LayerRow,
+    ModelSummary,
+    PaperComparison,
+    model_summary,
+    paper_comparison,
+    paper_comparison_markdown,
+)
 
 __all__ = [
     "IMAGENET_MEAN", "IMAGENET_STD", "CheckpointError", "CheckpointInfo", "file_sha256", "infer_variant",
     "load_checkpoint", "save_checkpoint", "INCEPTION_SPECS", "MIN_INPUT_SIZE", "VARIANTS", "GoogLeNet",
     "GoogLeNetConfig", "GoogLeNetOutputs", "googlenet", "PRECISIONS", "InferenceModel", "prepare_for_inference",
+    "PAPER_TABLE1", "LayerRow", "ModelSummary", "PaperComparison", "model_summary", "paper_comparison",
+    "paper_comparison_markdown",
 ]
