@@ -255,33 +255,65 @@ def hsv_to_rgb(hsv: torch.Tensor) -> torch.Tensor:
     return torch.cat((rs.gather(1, idx), gs.gather(1, idx), bs.gather(1, idx)), dim=1)
 
 
-def _op_uint8_like(x: torch.Tensor, code: int, v: torch.Tensor, w: Sequence[float], scale: float) -> torch.Tensor:
-    """howard / colorjitter ops (blend semantics) on values in [0, scale]."""
-    if code == 0:  # brightness: blend with black
-        return x * _col(v)
-    if code == 1:  # contrast: blend with the gray mean
-        mean = _gray(x, w).mean(dim=(1, 2, 3), keepdim=True)
-        return x * _col(v) + (1.0 - _col(v)) * mean
-    if code == 2:  # saturation: blend with per-pixel gray
-        return x * _col(v) + (1.0 - _col(v)) * _gray(x, w)
-    hsv = rgb_to_hsv(x / scale)  # hue: shift H (turns)
+def _hue_shift(x: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
+    """Shift H by ``v`` turns per sample (values in [0, scale])."""
+    hsv = rgb_to_hsv(x / scale if scale != 1.0 else x)
     hsv = torch.cat((torch.remainder(hsv[:, :1] + _col(v), 1.0), hsv[:, 1:]), dim=1)
-    return hsv_to_rgb(hsv) * scale
+    out = hsv_to_rgb(hsv)
+    return out * scale if scale != 1.0 else out
 
 
-def _op_tf(x: torch.Tensor, code: int, v: torch.Tensor) -> torch.Tensor:
-    """TF-slim ops on float [0, 1] (values may leave the range; no clipping here)."""
-    if code == 0:
-        return x + _col(v)
-    if code == 1:
-        mean = x.mean(dim=(2, 3), keepdim=True)
-        return (x - mean) * _col(v) + mean
+def _tf_hsv(x: torch.Tensor, code: int, v: torch.Tensor) -> torch.Tensor:
+    """TF-slim saturation (code 2: S = clip(S * v, 0, 1)) or hue (code 3: H += v) on float [0, 1]."""
     hsv = rgb_to_hsv(x)
     if code == 2:
         hsv = torch.cat((hsv[:, :1], torch.clamp(hsv[:, 1:2] * _col(v), 0.0, 1.0), hsv[:, 2:]), dim=1)
     else:
         hsv = torch.cat((torch.remainder(hsv[:, :1] + _col(v), 1.0), hsv[:, 1:]), dim=1)
     return hsv_to_rgb(hsv)
+
+
+def _run_ops(y: torch.Tensor, p: BatchPhotometricParams, act: torch.Tensor, *, tf: bool, w: Sequence[float],
+             scale: float, finish) -> torch.Tensor:
+    """Step k applies each sample's k-th op. The blend ops of a step are one fused per-sample map
+    y = a * y + b + c * gray(y) over the whole batch (identity a=1, b=c=0 for the other samples);
+    HSV ops run on the subset of samples that need them."""
+    n = y.shape[0]
+    vals = p.values
+    for k in range(p.order.shape[1]):
+        codes = torch.where(act, p.order[:, k], torch.full_like(p.order[:, k], NO_OP))
+        present = set(torch.unique(codes).tolist())
+        blend = present & ({0, 1} if tf else {0, 1, 2})
+        if blend:
+            a = torch.ones(n, device=y.device)
+            b = torch.zeros((n, 3), device=y.device)
+            c = torch.zeros(n, device=y.device)
+            for code in blend:
+                m = codes == code
+                f = vals[:, code]
+                if code == 0 and tf:  # additive brightness
+                    b = torch.where(m.unsqueeze(1), f.unsqueeze(1).expand(n, 3), b)
+                    continue
+                a = torch.where(m, f, a)
+                if code == 1:  # contrast: blend with the mean (gray mean, or per-channel mean for TF)
+                    mean = y.mean(dim=(2, 3)) if tf else _gray(y, w).mean(dim=(1, 2, 3)).unsqueeze(1).expand(n, 3)
+                    b = torch.where(m.unsqueeze(1), (1.0 - f).unsqueeze(1) * mean, b)
+                elif code == 2:  # saturation: blend with the per-pixel gray
+                    c = torch.where(m, 1.0 - f, c)
+            gray = _gray(y, w) if 2 in blend else None
+            y.mul_(_col(a)).add_(b.view(n, 3, 1, 1))  # in place: y is our own float copy
+            if gray is not None:
+                y.addcmul_(_col(c), gray)
+            if finish is not None:
+                y = finish(y)
+        for code in present - blend - {NO_OP}:
+            idx = torch.nonzero(codes == code, as_tuple=True)[0]
+            v = vals.index_select(0, idx)[:, code]
+            t = _tf_hsv(y.index_select(0, idx), code, v) if tf else _hue_shift(y.index_select(0, idx), v, scale)
+            if finish is not None:
+                t = finish(t)
+            y = y.index_copy(0, idx, t)
+    return y
 
 
 def apply_photometric_batch(x: torch.Tensor,
@@ -306,46 +338,30 @@ def apply_photometric_batch(x: torch.Tensor,
         return x.clone()
     p = params.to(x.device)
     scale = 255.0 if is_u8 else 1.0
-    y = x.float()
+    y = x.to(torch.float32, copy=True)  # our own copy: the ops below work in place
     act = p.active
     if params.preset == "tf-slim":
-        y = y / scale if is_u8 else y
-        y = _run_ops(y, p, act, lambda t, c, v: _op_tf(t, c, v), None)
+        y = y.div_(scale) if is_u8 else y
+        y = _run_ops(y, p, act, tf=True, w=GRAY_TORCHVISION, scale=1.0, finish=None)
         y = torch.clamp(y, 0.0, 1.0)
         y = torch.round(y * 255.0) if is_u8 else y
     else:
         w = GRAY_HOWARD if params.preset == "howard" else GRAY_TORCHVISION
 
-        def finish(t: torch.Tensor) -> torch.Tensor:
-            t = torch.clamp(t, 0.0, scale)
-            return torch.round(t) if is_u8 else t
+        def finish(t: torch.Tensor) -> torch.Tensor:  # in place on float temporaries
+            t.clamp_(0.0, scale)
+            return t.round_() if is_u8 else t
 
-        y = _run_ops(y, p, act, lambda t, c, v: _op_uint8_like(t, c, v, w, scale), finish)
+        y = _run_ops(y, p, act, tf=False, w=w, scale=scale, finish=finish)
         if p.lighting is not None:
             vec = torch.tensor(LIGHTING_EIGVEC, dtype=torch.float64, device=x.device)
             val = torch.tensor(LIGHTING_EIGVAL, dtype=torch.float64, device=x.device)
             off = ((p.lighting.double() * val) @ vec.T * scale).float()  # (B, 3)
             off = torch.where(act.unsqueeze(1), off, torch.zeros_like(off))
-            y = finish(y + off.view(-1, 3, 1, 1))
-    y = torch.where(_col(act), y, x.float())
+            y = finish(y.add_(off.view(-1, 3, 1, 1)))
+    if not bool(act.all()):
+        y = torch.where(_col(act), y, x.float())
     return y.to(torch.uint8) if is_u8 else y.to(x.dtype)
-
-
-def _run_ops(y: torch.Tensor, p: BatchPhotometricParams, act: torch.Tensor, op, finish) -> torch.Tensor:
-    # Step k applies each sample's k-th op; samples are grouped by op code so every op is one
-    # batched kernel over the samples that need it.
-    for k in range(p.order.shape[1]):
-        codes = torch.where(act, p.order[:, k], torch.full_like(p.order[:, k], NO_OP))
-        present = torch.unique(codes).tolist()
-        for c in present:
-            if c == NO_OP:
-                continue
-            idx = torch.nonzero(codes == c, as_tuple=True)[0]
-            t = op(y.index_select(0, idx), int(c), p.values.index_select(0, idx)[:, c])
-            if finish is not None:
-                t = finish(t)
-            y = y.index_copy(0, idx, t)
-    return y
 
 
 # ----------------------------------------------------------------------------------------------

@@ -265,12 +265,45 @@ def cmd_speed(args: argparse.Namespace) -> int:
         # CPU time is reported next to wall time: on a shared machine it is the steadier number
         rows.append({"preset": name, "wall_ms": round(1e3 * float(np.median(wall)), 4),
                      "cpu_ms": round(1e3 * float(np.median(cpu)), 4)})
+    if args.batch:
+        rows += _batch_speed(crops, args, repeats)
     print(json.dumps({"size": args.size, "images": len(crops), "repeats": repeats, "per_repeat": per,
                       "results": rows}))
     print(f"\n| preset ({args.size}x{args.size} uint8, 1 thread) | wall ms / image | CPU ms / image |\n|---|---|---|")
     for r in rows:
         print(f"| {r['preset']} | {r['wall_ms']:.3f} | {r['cpu_ms']:.3f} |")
     return 0
+
+
+def _batch_speed(crops: list, args: argparse.Namespace, repeats: int) -> list[dict]:
+    """Per-image time of ``batch.apply_photometric_batch`` on a (B, 3, S, S) uint8 tensor."""
+    import torch
+
+    from inception_aug.batch import apply_photometric_batch, sample_batch_photometric
+
+    torch.set_num_threads(1)
+    device = torch.device(args.device)
+    b = int(args.batch)
+    x = torch.from_numpy(np.stack([crops[i % len(crops)] for i in range(b)])).permute(0, 3, 1, 2).contiguous()
+    x = x.to(device)
+    g = torch.Generator(device=device).manual_seed(0)
+    rows = []
+    for preset, opts in (("howard", {}), ("tf-slim", {})):
+        params = sample_batch_photometric(preset, b, g, device=device, **opts)
+        apply_photometric_batch(x, params)  # warm-up
+        wall, cpu = [], []
+        for _ in range(repeats):
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            t0, c0 = time.perf_counter(), time.process_time()
+            apply_photometric_batch(x, params)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            wall.append((time.perf_counter() - t0) / b)
+            cpu.append((time.process_time() - c0) / b)
+        rows.append({"preset": f"{preset} batch={b} {device.type}", "wall_ms": round(1e3 * float(np.median(wall)), 4),
+                     "cpu_ms": round(1e3 * float(np.median(cpu)), 4)})
+    return rows
 
 
 # ----------------------------------------------------------------------------------------------
@@ -309,6 +342,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--data", default="../shared/data/imagenet-samples", help="folder of *.JPEG photos")
     s.add_argument("--size", type=int, default=224)
     s.add_argument("--quick", action="store_true", help="fewer images and repeats")
+    s.add_argument("--batch", type=int, default=0, help="also time inception_aug.batch on a batch of this size")
+    s.add_argument("--device", default="cpu", help="device for --batch (cpu, cuda, ...)")
     s.set_defaults(func=cmd_speed)
     return parser
 

@@ -219,3 +219,15 @@ def test_params_with_explicit_values():
     b = np.clip(np.rint(1.5 * img[0].astype(float)), 0, 255)
     gray = np.clip(np.rint(b @ np.array([0.2989, 0.587, 0.114])), 0, 255)
     assert np.abs(out - gray[..., None]).max() <= 1
+
+
+def test_inputs_are_not_modified():
+    rng = np.random.default_rng(15)
+    x8 = _to_tensor(_synthetic(3))
+    xf = x8.float() / 255
+    k8, kf = x8.clone(), xf.clone()
+    for preset in ("howard", "colorjitter", "tf-slim"):
+        ps = [sample_photometric(preset, rng) for _ in range(3)]
+        B.apply_photometric_batch(x8, ps)
+        B.apply_photometric_batch(xf, ps)
+        assert torch.equal(x8, k8) and torch.equal(xf, kf)
