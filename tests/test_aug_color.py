@@ -366,3 +366,18 @@ def test_affine_kernel_equals_the_exact_lookup_table():
         worst = max(worst, int(np.abs(out - ref).max()))
         total += 256
     assert worst <= 1 and off / total < 1e-4
+
+
+def test_colorjitter_ops_match_torchvision_if_installed():
+    F = pytest.importorskip("torchvision.transforms.functional")
+    import torch
+
+    img = _img(40, 16, 16)
+    t = torch.from_numpy(img).permute(2, 0, 1).contiguous()
+    cases = [("brightness", 1.3, F.adjust_brightness), ("contrast", 0.7, F.adjust_contrast),
+             ("saturation", 1.4, F.adjust_saturation), ("hue", 0.2, F.adjust_hue)]
+    for name, v, fn in cases:
+        ours = apply_photometric(img, PhotometricParams("colorjitter", (name,), **{name: v})).astype(int)
+        theirs = fn(t, v).permute(1, 2, 0).numpy().astype(int)
+        # torchvision's uint8 path truncates where we round: at most 1 level apart
+        assert np.abs(ours - theirs).max() <= 1, name
