@@ -178,6 +178,9 @@ def reseed(transform: Any, seed: int) -> None:
     transform.set_random_state(np.random.default_rng(ss), random.Random(int(ss.generate_state(1)[0])))
 
 
+_MAX_CONTAINER = 64
+
+
 def _find_albu(root: Any, depth: int = 0, seen: Optional[set] = None) -> list:
     """Albumentations objects reachable from ``root`` through attributes, lists, tuples and dicts."""
     seen = set() if seen is None else seen
@@ -193,6 +196,8 @@ def _find_albu(root: Any, depth: int = 0, seen: Optional[set] = None) -> list:
         children = list(root.values())
     else:
         children = list(getattr(root, "__dict__", {}).values())
+    if isinstance(root, (list, tuple, dict)) and len(children) > _MAX_CONTAINER:
+        return []  # a dataset's sample list, not a pipeline: skip it (keeps worker start-up fast)
     for c in children:
         found += _find_albu(c, depth + 1, seen)
     return found
