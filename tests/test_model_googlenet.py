@@ -208,6 +208,12 @@ def test_lrn_matches_caffe_formula():
     ref = caffe_lrn(x)
     assert (ref / x).min() < 0.9  # the normalisation is active at this scale
     torch.testing.assert_close(m.lrn1(x), ref, rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(m.lrn1(x), torch.nn.functional.local_response_norm(x, 5, 1e-4, 0.75, 1.0),
+                               rtol=1e-5, atol=1e-4)
+    # channels_last in, channels_last out; bfloat16 in, bfloat16 out
+    cl = x.contiguous(memory_format=torch.channels_last)
+    assert m.lrn1(cl).is_contiguous(memory_format=torch.channels_last)
+    assert m.lrn1(x.bfloat16()).dtype == torch.bfloat16
 
 
 def test_inception_specs_are_table1():

@@ -1,0 +1,154 @@
+"""Inference throughput of the bundled GoogLeNet (paper variant, 224 px by default).
+
+Configurations, all through ``prepare_for_inference``:
+  fp32 contiguous (NCHW) | fp32 channels_last | bf16 autocast + channels_last
+at batch 32 and 144 (the paper's 144-crop protocol scores one image per 144-view batch).
+Reports the median images/s over --repeats timed forward passes (after --warmup untimed ones),
+ratios against fp32 contiguous measured in the same run, and the largest absolute difference
+between bf16 and fp32 softmax probabilities over the batch.
+
+Inputs are real photos from ../shared/data/imagenet-samples (centre-cropped, ImageNet-normalised)
+when present, random normal noise otherwise. Weights: --checkpoint, else the variant's own random
+initialisation (seed 0); with random weights the probabilities are flat, so the probability
+difference is reported alongside the largest fp32 probability for scale.
+
+    python benchmarks/model_throughput.py            # full: batch 32 and 144, 5 repeats
+    python benchmarks/model_throughput.py --quick    # seconds: batch 4 and 8, 2 repeats
+
+Prints JSON, then a Markdown table. The machine may be shared: numbers are medians, ratios are
+within-run; set --threads to the cores you actually have (default 2).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from inception_eval.models import IMAGENET_MEAN, IMAGENET_STD, googlenet, load_checkpoint, prepare_for_inference  # noqa: E402
+
+SAMPLES = REPO / ".." / "shared" / "data" / "imagenet-samples"
+CONFIGS = (("fp32 contiguous", "fp32", False), ("fp32 channels_last", "fp32", True),
+           ("bf16 channels_last", "bf16", True))
+
+
+def load_inputs(n: int, size: int) -> tuple[torch.Tensor, str]:
+    """(n, 3, size, size) float32 normalised batch: real photos (repeated if fewer) or noise."""
+    files = sorted(SAMPLES.glob("*.JPEG")) + sorted(SAMPLES.glob("*.jpg")) if SAMPLES.is_dir() else []
+    if files:
+        try:
+            from PIL import Image
+            imgs = []
+            for f in files[:n]:
+                im = Image.open(f).convert("RGB")
+                w, h = im.size
+                s = min(w, h)
+                im = im.crop(((w - s) // 2, (h - s) // 2, (w - s) // 2 + s, (h - s) // 2 + s)).resize((size, size), Image.BILINEAR)
+                imgs.append(np.asarray(im, dtype=np.float32) / 255.0)
+            arr = np.stack(imgs)
+            arr = (arr - np.array(IMAGENET_MEAN, np.float32)) / np.array(IMAGENET_STD, np.float32)
+            x = torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
+            reps = -(-n // x.shape[0])
+            return x.repeat(reps, 1, 1, 1)[:n].contiguous(), f"{min(n, len(files))} imagenet-samples photos"
+        except Exception as e:  # unreadable data must not stop a benchmark
+            print(f"warning: could not read photos ({e}); using noise", file=sys.stderr)
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(n, 3, size, size, generator=g), "random normal noise"
+
+
+def time_config(model, x: torch.Tensor, precision: str, channels_last: bool, warmup: int, repeats: int):
+    im = prepare_for_inference(model, device="cpu", precision=precision, channels_last=channels_last)
+    for _ in range(warmup):
+        out = im(x)
+    rates = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out = im(x)
+        rates.append(x.shape[0] / (time.perf_counter() - t0))
+    return rates, torch.softmax(out, 1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quick", action="store_true", help="batch 4 and 8, 1 warm-up, 2 repeats")
+    ap.add_argument("--variant", default="paper", choices=("paper", "torchvision"))
+    ap.add_argument("--size", type=int, default=224)
+    ap.add_argument("--batches", type=int, nargs="+", default=None, help="default 32 144 (quick: 4 8)")
+    ap.add_argument("--repeats", type=int, default=None, help="timed passes per config (default 5, quick 2)")
+    ap.add_argument("--warmup", type=int, default=None, help="untimed passes per config (default 2, quick 1)")
+    ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
+    ap.add_argument("--checkpoint", default=None, help="weights to use (default: random init, seed 0)")
+    ap.add_argument("--json-out", default=None, help="also write the JSON here")
+    args = ap.parse_args(argv)
+    batches = args.batches or ([4, 8] if args.quick else [32, 144])
+    repeats = args.repeats or (2 if args.quick else 5)
+    warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
+    torch.set_num_threads(args.threads)
+
+    if args.checkpoint:
+        model, info = load_checkpoint(args.checkpoint)
+        weights = f"{args.checkpoint} (sha256 {info.sha256[:12]})"
+    else:
+        torch.manual_seed(0)
+        model = googlenet(args.variant)
+        weights = f"random init ({args.variant}, seed 0)"
+    model.eval()
+    x_all, source = load_inputs(max(batches), args.size)
+
+    results = []
+    for b in batches:
+        x = x_all[:b]
+        row = {"batch": b, "configs": {}}
+        probs = {}
+        for name, precision, cl in CONFIGS:
+            rates, p = time_config(model, x, precision, cl, warmup, repeats)
+            probs[name] = p
+            row["configs"][name] = {"images_per_s_median": statistics.median(rates),
+                                    "images_per_s_all": [round(r, 2) for r in rates]}
+        base = row["configs"]["fp32 contiguous"]["images_per_s_median"]
+        for name in row["configs"]:
+            row["configs"][name]["ratio_vs_fp32_contiguous"] = row["configs"][name]["images_per_s_median"] / base
+        row["max_abs_prob_diff_bf16_vs_fp32"] = (probs["bf16 channels_last"] - probs["fp32 contiguous"]).abs().max().item()
+        row["max_abs_prob_diff_channels_last_vs_contiguous"] = (
+            probs["fp32 channels_last"] - probs["fp32 contiguous"]).abs().max().item()
+        row["max_prob_fp32"] = probs["fp32 contiguous"].max().item()
+        row["top1_agreement_bf16_vs_fp32"] = (
+            probs["bf16 channels_last"].argmax(1) == probs["fp32 contiguous"].argmax(1)).float().mean().item()
+        results.append(row)
+
+    report = {"benchmark": "model_throughput", "variant": model.variant, "input_size": args.size,
+              "weights": weights, "inputs": source, "threads": args.threads, "repeats": repeats, "warmup": warmup,
+              "torch": str(torch.__version__), "cpu": platform.processor() or platform.machine(),
+              "command": "python benchmarks/model_throughput.py" + (" " + " ".join(sys.argv[1:]) if argv is None and sys.argv[1:] else ""),
+              "results": results}
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.json_out:
+        Path(args.json_out).write_text(text + "\n")
+
+    print()
+    print(f"GoogLeNet ({model.variant}) {args.size}px, {weights}, {source}, {args.threads} threads, "
+          f"median of {repeats} (after {warmup} warm-up), torch {torch.__version__}")
+    print()
+    print("| batch | config | images/s (median) | vs fp32 contiguous | max abs prob diff vs fp32 |")
+    print("|---:|---|---:|---:|---:|")
+    for row in results:
+        for name, c in row["configs"].items():
+            diff = {"fp32 contiguous": "0 (reference)",
+                    "fp32 channels_last": f"{row['max_abs_prob_diff_channels_last_vs_contiguous']:.1e}",
+                    "bf16 channels_last": f"{row['max_abs_prob_diff_bf16_vs_fp32']:.1e}"}[name]
+            print(f"| {row['batch']} | {name} | {c['images_per_s_median']:.1f} | {c['ratio_vs_fp32_contiguous']:.2f}x | {diff} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
