@@ -238,21 +238,16 @@ def rgb_to_hsv(x: torch.Tensor) -> torch.Tensor:
 
 
 def hsv_to_rgb(hsv: torch.Tensor) -> torch.Tensor:
-    """Inverse of ``rgb_to_hsv`` (hexcone; H in turns, any S and V)."""
-    h, s, v = hsv[:, 0], hsv[:, 1], hsv[:, 2]
-    h6 = torch.remainder(h, 1.0) * 6.0
-    i = torch.floor(h6)
-    f = h6 - i
-    i = i.long() % 6
-    p = v * (1.0 - s)
-    q = v * (1.0 - s * f)
-    t = v * (1.0 - s * (1.0 - f))
-    # sectors 0..5: (v,t,p) (q,v,p) (p,v,t) (p,q,v) (t,p,v) (v,p,q)
-    rs = torch.stack((v, q, p, p, t, v), dim=1)
-    gs = torch.stack((t, v, v, q, p, p), dim=1)
-    bs = torch.stack((p, p, t, v, v, q), dim=1)
-    idx = i.unsqueeze(1)
-    return torch.cat((rs.gather(1, idx), gs.gather(1, idx), bs.gather(1, idx)), dim=1)
+    """Inverse of ``rgb_to_hsv`` (hexcone; H in turns, any S and V).
+
+    Compact form: channel n in (R, G, B) = V - V S clamp(min(k, 4 - k), 0, 1) with
+    k = (n_off + 6 H) mod 6 and n_off = (5, 3, 1): a few kernels on a (n, 3, H, W) tensor instead of
+    selecting among the six sector cases."""
+    h, s, v = hsv[:, 0:1], hsv[:, 1:2], hsv[:, 2:3]
+    offs = torch.tensor([5.0, 3.0, 1.0], dtype=hsv.dtype, device=hsv.device).view(1, 3, 1, 1)
+    k = torch.remainder(offs + 6.0 * h, 6.0)
+    w = torch.clamp(torch.minimum(k, 4.0 - k), 0.0, 1.0)
+    return v - v * s * w
 
 
 def _hue_shift(x: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
@@ -264,12 +259,20 @@ def _hue_shift(x: torch.Tensor, v: torch.Tensor, scale: float) -> torch.Tensor:
 
 
 def _tf_hsv(x: torch.Tensor, code: int, v: torch.Tensor) -> torch.Tensor:
-    """TF-slim saturation (code 2: S = clip(S * v, 0, 1)) or hue (code 3: H += v) on float [0, 1]."""
-    hsv = rgb_to_hsv(x)
+    """TF-slim saturation (code 2) or hue (code 3) on float [0, 1] (values may be out of range).
+
+    Saturation in closed form (H and V kept): with V = max, S = (V - min) / V (0 where V <= 0) and
+    S' = clip(S v, 0, 1), each channel becomes V - (V - c) S'/S, and V where S = 0 (TF's rule)."""
     if code == 2:
-        hsv = torch.cat((hsv[:, :1], torch.clamp(hsv[:, 1:2] * _col(v), 0.0, 1.0), hsv[:, 2:]), dim=1)
-    else:
-        hsv = torch.cat((torch.remainder(hsv[:, :1] + _col(v), 1.0), hsv[:, 1:]), dim=1)
+        vmax, _ = x.max(dim=1, keepdim=True)
+        vmin, _ = x.min(dim=1, keepdim=True)
+        pos = vmax > 0
+        s = torch.where(pos, (vmax - vmin) / torch.where(pos, vmax, torch.ones_like(vmax)), torch.zeros_like(vmax))
+        s_new = torch.clamp(s * _col(v), 0.0, 1.0)
+        ratio = torch.where(s > 0, s_new / torch.where(s > 0, s, torch.ones_like(s)), torch.zeros_like(s))
+        return vmax - (vmax - x) * ratio
+    hsv = rgb_to_hsv(x)
+    hsv = torch.cat((torch.remainder(hsv[:, :1] + _col(v), 1.0), hsv[:, 1:]), dim=1)
     return hsv_to_rgb(hsv)
 
 
