@@ -10,8 +10,8 @@ Two image sets, both from ../shared/data/imagenet-samples:
 - "large": the same photos upscaled (bicubic) to 1600 px on the long side and JPEG-encoded once
   (quality 90, 4:2:0) before timing.
 
-Each repeat times one pass over the set for every pipeline, pipelines interleaved in a rotating
-order so that machine noise hits all of them alike; we report the median images/s over repeats and
+Each repeat times one pass over the set for every pipeline, the pipelines interleaved image by
+image in a rotating order so that machine noise hits all of them alike; we report the median images/s over repeats and
 ratios of medians measured in the same run. Time is process CPU time by default (``--clock cpu``:
 with one thread this is the one-core cost, and it is robust when other jobs share the machine);
 ``--clock wall`` uses ``time.perf_counter``. Prints JSON, then a Markdown table.
@@ -122,13 +122,18 @@ def measure(images: list[bytes], pipes: dict[str, Callable], repeats: int,
             pipes[name](b)
     times: dict[str, list[float]] = {n: [] for n in names}
     for r in range(repeats):
-        order = names[r % len(names):] + names[: r % len(names)]
-        for name in order:
-            fn = pipes[name]
-            t0 = clock()
-            for b in images:
+        # Interleave per image (rotating order) so load changes on a shared machine hit every
+        # pipeline alike; one repeat = one pass over the set for every pipeline.
+        total = dict.fromkeys(names, 0.0)
+        for i, b in enumerate(images):
+            k = (i + r) % len(names)
+            for name in names[k:] + names[:k]:
+                fn = pipes[name]
+                t0 = clock()
                 fn(b)
-            times[name].append(clock() - t0)
+                total[name] += clock() - t0
+        for name in names:
+            times[name].append(total[name])
     return {n: {"images_per_s": len(images) / statistics.median(t), "repeats_s": t} for n, t in times.items()}
 
 
