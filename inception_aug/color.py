@@ -437,6 +437,8 @@ def apply_photometric(img: np.ndarray, params: Optional[PhotometricParams]) -> n
     (``img`` itself when ``params`` is None)."""
     if params is None:
         return img
+    if not isinstance(params, PhotometricParams):
+        raise TypeError(f"apply_photometric expects PhotometricParams or None, got {type(params).__name__}")
     img = _check_image(img)
     if params.preset == "tf-slim":
         return _apply_tf_slim(img, params)

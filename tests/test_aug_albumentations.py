@@ -212,3 +212,12 @@ def test_per_sample_seeding_is_independent_of_worker_count():
     ds = _SeededDataset(6)
     ds.seeded.set_epoch(1)
     assert _draws(ds, workers=0) != ref
+
+
+def test_replay_compose_reproduces_crop_interpolation_and_colour():
+    img = _image(120, 160)
+    t = A.ReplayCompose([InceptionRandomResizedCrop(64), InceptionPhotometric("tf-slim")])
+    for _ in range(3):
+        r = t(image=img)
+        again = A.ReplayCompose.replay(r["replay"], image=img)
+        np.testing.assert_array_equal(r["image"], again["image"])

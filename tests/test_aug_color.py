@@ -272,6 +272,8 @@ def test_bad_inputs_raise_clear_errors():
         apply_photometric(np.zeros((4, 4, 3), np.float32), p)
     with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8"):
         apply_photometric(np.zeros((4, 4), np.uint8), p)
+    with pytest.raises(TypeError, match="PhotometricParams or None"):
+        apply_photometric(_img(), {"preset": "howard"})
     with pytest.raises(ValueError, match="unknown colour op"):
         PhotometricParams("howard", ("gamma",))
 
