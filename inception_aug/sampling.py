@@ -234,3 +234,24 @@ def sample_flip(rng: np.random.Generator, p: float = 0.5) -> bool:
     if not 0.0 <= p <= 1.0:
         raise ValueError(f"flip probability must be in [0, 1], got {p}")
     return bool(rng.random() < p)
+
+
+def sampler_stats(width: int, height: int, n: int = 20000, seed: int = 0) -> dict[str, dict[str, float]]:
+    """Mean area fraction, share of areas > 0.9 and ratio range of each sampler on a W x H image."""
+    out = {}
+    for method in SAMPLERS:
+        rng = np.random.default_rng(seed)
+        boxes = [sample_crop(width, height, rng, method=method) for _ in range(n)]
+        a = np.array([b.area_fraction(width, height) for b in boxes])
+        r = np.array([b.ratio for b in boxes])
+        out[method] = {"mean_area": float(a.mean()), "share_area_gt_0.9": float((a > 0.9).mean()),
+                       "min_area": float(a.min()), "ratio_min": float(r.min()), "ratio_max": float(r.max())}
+    return out
+
+
+if __name__ == "__main__":  # python -m inception_aug.sampling [WIDTH HEIGHT]
+    import json
+    import sys
+
+    w, h = (int(sys.argv[1]), int(sys.argv[2])) if len(sys.argv) == 3 else (500, 375)
+    print(json.dumps({"image": [w, h], "draws": 20000, "seed": 0, **sampler_stats(w, h)}, indent=1))
