@@ -147,8 +147,13 @@ class InceptionPhotometric(A.ImageOnlyTransform):
 
     def apply(self, img: np.ndarray, photometric: Optional[_color.PhotometricParams] = None,
               **params: Any) -> np.ndarray:
-        if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
-            raise ValueError(f"InceptionPhotometric needs (H, W, 3) uint8 RGB images, got {img.dtype} {img.shape}")
+        if img.ndim != 3 or img.shape[2] != 3 or not (img.dtype == np.uint8 or img.dtype == np.float32):
+            raise ValueError(f"InceptionPhotometric needs (H, W, 3) uint8 RGB images (or float32 in [0, 1]), "
+                             f"got {img.dtype} {img.shape}")
+        if img.dtype == np.float32:
+            # float32 in [0, 1] (e.g. after A.ToFloat): quantised to uint8 levels, distorted, scaled back
+            u8 = cv2.convertScaleAbs(np.clip(img, 0.0, 1.0), alpha=255.0)
+            return _color.apply_photometric(u8, photometric).astype(np.float32) * np.float32(1.0 / 255.0)
         return _color.apply_photometric(img, photometric)
 
     def apply_to_images(self, images: np.ndarray, photometric=None, **params: Any) -> np.ndarray:

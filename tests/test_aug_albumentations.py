@@ -110,8 +110,12 @@ def test_photometric_adapter_applies_the_recorded_draw():
         p = ph.params["photometric"]
         assert p.preset == "tf-slim" and p.fast_mode
         np.testing.assert_array_equal(out, apply_photometric(img, p))
+    # float32 in [0, 1]: the same distortion on the uint8 levels, scaled back
+    outf = t(image=img.astype(np.float32) / 255.0)["image"]
+    assert outf.dtype == np.float32
+    np.testing.assert_allclose(outf * 255.0, apply_photometric(img, ph.params["photometric"]), atol=1e-3)
     with pytest.raises(ValueError, match=r"\(H, W, 3\) uint8"):
-        A.Compose([InceptionPhotometric("howard")])(image=img.astype(np.float32))
+        A.Compose([InceptionPhotometric("howard")])(image=img[..., 0])
     with pytest.raises(ValueError, match="unknown photometric preset"):
         InceptionPhotometric("sepia")
 
