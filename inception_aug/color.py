@@ -291,7 +291,8 @@ def adjust_saturation_u8(img: np.ndarray, factor: float, weights: Sequence[float
     x = _scratch(img.shape)
     np.copyto(x, img)
     cv2.transform(x, saturation_matrix(factor, weights), dst=x)
-    cv2.threshold(x, 0.0, 0.0, cv2.THRESH_TOZERO, dst=x)  # clamp below at 0
+    if factor > 1.0:  # only an extrapolating blend can go below 0 (0 <= factor <= 1 is convex)
+        cv2.threshold(x, 0.0, 0.0, cv2.THRESH_TOZERO, dst=x)
     return cv2.convertScaleAbs(x)  # round to nearest, saturate at 255 (x >= 0, so abs is a no-op)
 
 
