@@ -65,6 +65,17 @@ def test_round_trip_keeps_weights_and_metadata(tmp_path, variant):
     assert not any(p.name.endswith(".tmp") for p in path.parent.iterdir())  # atomic write left nothing
 
 
+def test_metadata_is_stored_as_plain_data(tmp_path):
+    import numpy as np
+    from pathlib import Path
+
+    save_checkpoint(tmp_path / "m.pt", _model(), training={"data": Path("/x/y"), "mean": (0.5, 0.5), "lr": np.float32(0.5),
+                                                          "hist": np.arange(3), "obj": object})
+    _, info = load_checkpoint(tmp_path / "m.pt")  # weights_only load accepts it
+    assert info.training["data"] == "/x/y" and info.training["mean"] == [0.5, 0.5]
+    assert info.training["lr"] == 0.5 and info.training["hist"] == [0, 1, 2] and "object" in info.training["obj"]
+
+
 def test_sha256_changes_with_content(tmp_path):
     a = save_checkpoint(tmp_path / "a.pt", _model(seed=0))
     b = save_checkpoint(tmp_path / "b.pt", _model(seed=1))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from inception_eval.models import InferenceModel, googlenet, prepare_for_inference
+from inception_eval.models import GoogLeNetOutputs, InferenceModel, googlenet, prepare_for_inference
 from inception_eval.models.inference import _autocast_supported
 
 
@@ -78,7 +78,9 @@ def test_fp16_unsupported_message(monkeypatch):
 def test_return_aux_gives_float32_heads():
     m = _model()
     im = prepare_for_inference(m, precision="bf16")
-    logits, aux1, aux2 = im(X, return_aux=True)
+    out = im(X, return_aux=True)
+    assert isinstance(out, GoogLeNetOutputs)
+    logits, aux1, aux2 = out
     assert all(t.dtype == torch.float32 and t.shape == (3, 10) for t in (logits, aux1, aux2))
     m2 = googlenet("paper", num_classes=10, width_mult=0.25, aux_logits=False)
     assert prepare_for_inference(m2)(X, return_aux=True)[1] is None

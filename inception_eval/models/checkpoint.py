@@ -126,6 +126,22 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def _plain(value: Any) -> Any:
+    """Metadata as types ``torch.load(weights_only=True)`` accepts: containers become dict/list,
+    paths and unknown objects their string, numpy scalars/arrays Python numbers/lists."""
+    if value is None or isinstance(value, (bool, int, float, str, Tensor)):
+        return value
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_plain(v) for v in value]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return _plain(value.tolist())
+    return str(value)
+
+
 def _unwrap_model(model: nn.Module) -> GoogLeNet:
     # DDP / DataParallel keep the model in .module, torch.compile in ._orig_mod.
     for attr in ("module", "_orig_mod"):
@@ -149,7 +165,8 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, input_size: in
         input_size: training crop side in px.
         mean, std: per-channel RGB normalisation on the [0, 1] scale.
         class_names: one name per class (length must equal ``num_classes``).
-        training: free-form training info (epochs, recipe, accuracy, ...); plain Python values only.
+        training: free-form training info (epochs, recipe, accuracy, ...); stored as plain data
+            (paths and unknown objects become strings, tuples lists, numpy values Python numbers).
         half: store floating-point weights as float16 (half the size; loaded back as float32).
         **extra: further plain metadata (str/int/float/bool/None/list/dict) kept under ``extra``.
     """
@@ -172,7 +189,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, input_size: in
         "aux_logits": net.aux_logits, "transform_input": bool(cfg.transform_input),
         "dropout": cfg.dropout, "aux_dropout": cfg.aux_dropout,
         "input_size": int(input_size), "mean": [float(v) for v in mean], "std": [float(v) for v in std],
-        "class_names": class_names, "training": dict(training or {}), "extra": dict(extra),
+        "class_names": class_names, "training": _plain(dict(training or {})), "extra": _plain(dict(extra)),
         "torch_version": str(torch.__version__),
     }
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "state_dict": state, "metadata": metadata}
@@ -190,8 +207,8 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, input_size: in
         path=str(path), sha256=file_sha256(path), variant=cfg.variant, num_classes=cfg.num_classes,
         width_mult=float(cfg.width_mult), aux_logits=net.aux_logits, transform_input=bool(cfg.transform_input),
         input_size=int(input_size), mean=tuple(float(v) for v in mean), std=tuple(float(v) for v in std),
-        class_names=None if class_names is None else tuple(class_names), training=dict(training or {}),
-        weights_dtype="float16" if half else "float32", extra=dict(extra))
+        class_names=None if class_names is None else tuple(class_names), training=metadata["training"],
+        weights_dtype="float16" if half else "float32", extra=metadata["extra"])
 
 
 # ----------------------------------------------------------------------------------------------

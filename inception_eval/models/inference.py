@@ -57,8 +57,8 @@ def resolve_device(device: str | torch.device) -> torch.device:
 class InferenceModel:
     """Callable wrapper returned by :func:`prepare_for_inference`.
 
-    ``im(x)`` -> float32 main logits (B, C). ``im(x, return_aux=True)`` -> tuple of float32
-    ``(logits, aux1, aux2)`` (entries ``None`` for absent heads). ``im.probs(x)`` -> float32
+    ``im(x)`` -> float32 main logits (B, C). ``im(x, return_aux=True)`` -> float32
+    ``GoogLeNetOutputs(logits, aux1, aux2)`` (entries ``None`` for absent heads). ``im.probs(x)`` -> float32
     softmax of the main logits.
     """
 
@@ -98,7 +98,8 @@ class InferenceModel:
                 with torch.autocast(device_type=self.device.type, dtype=dtype):
                     out = self.model(x, return_aux=True) if return_aux else self.model(x)
         if return_aux:
-            return tuple(None if t is None else t.float() for t in out)
+            vals = [None if t is None else t.float() for t in out]
+            return type(out)(*vals) if hasattr(out, "_fields") else tuple(vals)  # keep GoogLeNetOutputs
         return out.float()
 
     def probs(self, x: Tensor) -> Tensor:
