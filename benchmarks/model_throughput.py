@@ -9,8 +9,10 @@ between bf16 and fp32 softmax probabilities over the batch.
 
 Inputs are real photos from ../shared/data/imagenet-samples (centre-cropped, ImageNet-normalised)
 when present, random normal noise otherwise. Weights: --checkpoint, else the variant's own random
-initialisation (seed 0); with random weights the probabilities are flat, so the probability
-difference is reported alongside the largest fp32 probability for scale.
+initialisation (seed 0). Random weights give flat probabilities (max ~0.001), which would make the
+bf16 probability error look tiny, so without a checkpoint the classifier is rescaled once so that
+the fp32 logits have a standard deviation of --logit-std (default 4, like a trained ImageNet model;
+0 keeps the raw init); the largest fp32 probability is reported for scale.
 
     python benchmarks/model_throughput.py            # full: batch 32 and 144, 5 repeats
     python benchmarks/model_throughput.py --quick    # seconds: batch 4 and 8, 2 repeats
@@ -87,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=None, help="untimed passes per config (default 2, quick 1)")
     ap.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
     ap.add_argument("--checkpoint", default=None, help="weights to use (default: random init, seed 0)")
+    ap.add_argument("--logit-std", type=float, default=4.0,
+                    help="without --checkpoint: rescale fc so fp32 logits have this std (0: raw init)")
     ap.add_argument("--json-out", default=None, help="also write the JSON here")
     args = ap.parse_args(argv)
     batches = args.batches or ([4, 8] if args.quick else [32, 144])
@@ -103,6 +107,12 @@ def main(argv: list[str] | None = None) -> int:
         weights = f"random init ({args.variant}, seed 0)"
     model.eval()
     x_all, source = load_inputs(max(batches), args.size)
+    if not args.checkpoint and args.logit_std > 0:
+        torch.set_num_threads(args.threads)
+        with torch.inference_mode():
+            std = model(x_all[: min(8, len(x_all))]).std().item()
+            model.fc.weight.mul_(args.logit_std / std)
+        weights += f", fc rescaled x{args.logit_std / std:.3g} so logits have std {args.logit_std:g}"
 
     results = []
     for b in batches:
