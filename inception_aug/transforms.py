@@ -111,6 +111,10 @@ def _array_to_rgb(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def _is_rgb_u8(img: Any) -> bool:
+    return isinstance(img, np.ndarray) and img.ndim == 3 and img.shape[2] == 3 and img.dtype == np.uint8
+
+
 def load_input(img: ImageInput) -> Union[Encoded, np.ndarray]:
     """Normalise any supported input: encoded sources stay encoded (header parsed), everything
     else becomes an (H, W, 3) uint8 RGB array. Raises ``ImageDecodeError`` for bad files/bytes,
@@ -319,9 +323,7 @@ class InceptionTrainTransform:
     # pixels ---------------------------------------------------------------------------------
     def apply_uint8(self, img: ImageInput, params: AugParams) -> np.ndarray:
         """Pixels of ``params`` applied to ``img``: (out_h, out_w, 3) uint8 RGB. No randomness."""
-        src = img if isinstance(img, (Encoded, np.ndarray)) and not (
-            isinstance(img, np.ndarray) and (img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8)) \
-            else load_input(img)
+        src = img if isinstance(img, Encoded) or _is_rgb_u8(img) else load_input(img)
         if params.image_size is not None and tuple(params.image_size) != input_size(src):
             raise ValueError(f"params were sampled for a {params.image_size} image, got {input_size(src)}")
         out = crop_resize(src, params.crop, self.out_size, params.interpolation, reduced_decode=self.reduced_decode)
