@@ -248,7 +248,8 @@ def sample_photometric(preset: str, rng: np.random.Generator, **options: Any) ->
 # uint8 kernels (no randomness)
 # ----------------------------------------------------------------------------------------------
 
-def _affine_u8(img: np.ndarray, scale: Sequence[float], offset: Sequence[float]) -> np.ndarray:
+def _affine_u8(img: np.ndarray, scale: Sequence[float], offset: Sequence[float],
+               dst: Optional[np.ndarray] = None) -> np.ndarray:
     """Per-channel affine map x_c -> round(clamp(scale_c * x_c + offset_c, 0, 255)) on uint8.
 
     One ``cv2.transform`` with a diagonal 3x4 matrix: float32 accumulation, saturated and rounded to
@@ -257,12 +258,13 @@ def _affine_u8(img: np.ndarray, scale: Sequence[float], offset: Sequence[float])
     m = np.zeros((3, 4), dtype=np.float32)
     m[0, 0], m[1, 1], m[2, 2] = scale
     m[:, 3] = offset
-    return cv2.transform(img, m)
+    return cv2.transform(img, m, dst=dst)  # per-pixel map: dst may be img (in place)
 
 
-def adjust_brightness_u8(img: np.ndarray, factor: float) -> np.ndarray:
-    """x -> round(clamp(factor * x)), torchvision ``adjust_brightness`` (blend with black)."""
-    return _affine_u8(img, (factor,) * 3, (0.0,) * 3)
+def adjust_brightness_u8(img: np.ndarray, factor: float, dst: Optional[np.ndarray] = None) -> np.ndarray:
+    """x -> round(clamp(factor * x)), torchvision ``adjust_brightness`` (blend with black).
+    ``dst``: optional output array (may be ``img``), as for every ``*_u8`` kernel here."""
+    return _affine_u8(img, (factor,) * 3, (0.0,) * 3, dst)
 
 
 def gray_mean(img: np.ndarray, weights: Sequence[float]) -> float:
@@ -271,10 +273,11 @@ def gray_mean(img: np.ndarray, weights: Sequence[float]) -> float:
     return float(weights[0] * m[0] + weights[1] * m[1] + weights[2] * m[2])
 
 
-def adjust_contrast_u8(img: np.ndarray, factor: float, weights: Sequence[float] = GRAY_TORCHVISION) -> np.ndarray:
+def adjust_contrast_u8(img: np.ndarray, factor: float, weights: Sequence[float] = GRAY_TORCHVISION,
+                       dst: Optional[np.ndarray] = None) -> np.ndarray:
     """x -> round(clamp(factor * x + (1 - factor) * mean(gray))): blend with the image's gray mean."""
     mean = gray_mean(img, weights)
-    return _affine_u8(img, (factor,) * 3, ((1.0 - factor) * mean,) * 3)
+    return _affine_u8(img, (factor,) * 3, ((1.0 - factor) * mean,) * 3, dst)
 
 
 def saturation_matrix(factor: float, weights: Sequence[float]) -> np.ndarray:
@@ -283,7 +286,8 @@ def saturation_matrix(factor: float, weights: Sequence[float]) -> np.ndarray:
     return ((1.0 - factor) * np.tile(w, (3, 1)) + factor * np.eye(3, dtype=np.float32)).astype(np.float32)
 
 
-def adjust_saturation_u8(img: np.ndarray, factor: float, weights: Sequence[float] = GRAY_TORCHVISION) -> np.ndarray:
+def adjust_saturation_u8(img: np.ndarray, factor: float, weights: Sequence[float] = GRAY_TORCHVISION,
+                         dst: Optional[np.ndarray] = None) -> np.ndarray:
     """x -> round(clamp(factor * x + (1 - factor) * gray(pixel))): blend with the per-pixel gray.
 
     The 3x3 colour matrix runs on float32 (OpenCV's 8-bit colour matrix is fixed-point and puts
@@ -293,7 +297,7 @@ def adjust_saturation_u8(img: np.ndarray, factor: float, weights: Sequence[float
     cv2.transform(x, saturation_matrix(factor, weights), dst=x)
     if factor > 1.0:  # only an extrapolating blend can go below 0 (0 <= factor <= 1 is convex)
         cv2.threshold(x, 0.0, 0.0, cv2.THRESH_TOZERO, dst=x)
-    return cv2.convertScaleAbs(x)  # round to nearest, saturate at 255 (x >= 0, so abs is a no-op)
+    return cv2.convertScaleAbs(x, dst=dst)  # round to nearest, saturate at 255 (x >= 0: abs is a no-op)
 
 
 _SCRATCH = threading.local()
@@ -317,11 +321,11 @@ def _to_float01(img: np.ndarray) -> np.ndarray:
     return x
 
 
-def _float01_to_u8(x: np.ndarray) -> np.ndarray:
+def _float01_to_u8(x: np.ndarray, dst: Optional[np.ndarray] = None) -> np.ndarray:
     """Clip to [0, 1], scale by 255 and round to nearest (in place on ``x``; one uint8 allocation)."""
     cv2.threshold(x, 0.0, 0.0, cv2.THRESH_TOZERO, dst=x)  # clamp below at 0
     # convertScaleAbs: round(|255 x|) saturated at 255; x >= 0 here, so the abs is a no-op.
-    return cv2.convertScaleAbs(x, alpha=255.0)
+    return cv2.convertScaleAbs(x, dst=dst, alpha=255.0)
 
 
 def _shift_hue_inplace(x: np.ndarray, shift: float) -> None:
@@ -334,19 +338,17 @@ def _shift_hue_inplace(x: np.ndarray, shift: float) -> None:
     cv2.cvtColor(x, cv2.COLOR_HSV2RGB, dst=x)
 
 
-def adjust_hue_u8(img: np.ndarray, shift: float) -> np.ndarray:
+def adjust_hue_u8(img: np.ndarray, shift: float, dst: Optional[np.ndarray] = None) -> np.ndarray:
     """Shift H by ``shift`` turns (in [-0.5, 0.5]) in HSV space (float32), round back to uint8."""
-    if shift == 0.0:
-        return img
     x = _to_float01(img)
     _shift_hue_inplace(x, shift)
-    return _float01_to_u8(x)
+    return _float01_to_u8(x, dst)
 
 
-def adjust_lighting_u8(img: np.ndarray, alphas: Sequence[float]) -> np.ndarray:
+def adjust_lighting_u8(img: np.ndarray, alphas: Sequence[float], dst: Optional[np.ndarray] = None) -> np.ndarray:
     """AlexNet PCA lighting: add ``255 * eigvec @ (alpha * eigval)`` per channel, rounded and clamped."""
     off = 255.0 * lighting_offset(alphas)
-    return _affine_u8(img, (1.0, 1.0, 1.0), tuple(float(o) for o in off))
+    return _affine_u8(img, (1.0, 1.0, 1.0), tuple(float(o) for o in off), dst)
 
 
 def _check_image(img: np.ndarray) -> np.ndarray:
@@ -444,18 +446,23 @@ def apply_photometric(img: np.ndarray, params: Optional[PhotometricParams]) -> n
     if params.preset == "tf-slim":
         return _apply_tf_slim(img, params)
     weights = GRAY_HOWARD if params.preset == "howard" else GRAY_TORCHVISION
-    out = img
+    # One output allocation: the first op reads img and writes out, the rest work in place on out
+    # (fresh 150 KB arrays per op cost page faults once decode buffers have churned the heap).
+    out = np.empty_like(img)
+    src = img
     for op in params.order:
         if op == "brightness":
-            out = adjust_brightness_u8(out, params.brightness)
+            adjust_brightness_u8(src, params.brightness, out)
         elif op == "contrast":
-            out = adjust_contrast_u8(out, params.contrast, weights)
+            adjust_contrast_u8(src, params.contrast, weights, out)
         elif op == "saturation":
-            out = adjust_saturation_u8(out, params.saturation, weights)
+            adjust_saturation_u8(src, params.saturation, weights, out)
         elif op == "hue":
-            out = adjust_hue_u8(out, params.hue)
+            adjust_hue_u8(src, params.hue, out)
+        src = out
     if params.lighting is not None:
-        out = adjust_lighting_u8(out, params.lighting)
-    if out is img:
-        out = img.copy()
+        adjust_lighting_u8(src, params.lighting, out)
+        src = out
+    if src is img:
+        np.copyto(out, img)
     return out
