@@ -275,6 +275,12 @@ def test_unsupported_pickle_opcodes_are_refused(tmp_path):
     assert not marker.exists() and ("refused" in str(e) or "not a checkpoint" in str(e))
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error raised when CUDA is absent")
+def test_map_location_cuda_without_cuda(tmp_path):
+    save_checkpoint(tmp_path / "g.pt", _model())
+    assert "CUDA is not available" in str(_err(tmp_path / "g.pt", map_location="cuda"))
+
+
 def test_describe_lists_the_contents(tmp_path):
     save_checkpoint(tmp_path / "d.pt", _model(num_classes=3), class_names=["cat", "dog", "fox"],
                     training={"epochs": 2})

@@ -346,6 +346,10 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: Any = "cpu", varia
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(path, "no such file" if not path.exists() else "not a regular file")
+    if isinstance(map_location, (str, torch.device)):
+        dev = torch.device(map_location)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise CheckpointError(path, f"map_location {str(map_location)!r} but CUDA is not available here")
     sha = file_sha256(path)
     obj = _read(path, map_location)
     state, meta, source = _extract(path, obj)
