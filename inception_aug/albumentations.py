@@ -28,7 +28,7 @@ Both transforms draw from ``self.random_generator`` (a ``numpy.random.Generator`
 from __future__ import annotations
 
 import random
-from typing import Any, Callable, Optional, Sequence, Union
+from typing import Any, Optional, Sequence, Union
 
 import cv2
 import numpy as np

@@ -29,7 +29,6 @@ import numpy as np
 import torch
 
 from inception_aug.color import (
-    COLORJITTER_OPS,
     GRAY_HOWARD,
     GRAY_TORCHVISION,
     HOWARD_OPS,
