@@ -254,3 +254,16 @@ def test_tiny_model_trains_on_cpu(variant, lr, steps, drop):
         assert final < losses[0] * (1 - drop) + 1e-9, losses
     else:
         assert final < losses[0] - drop, losses
+
+
+@pytest.mark.parametrize("side,exact", [(14, True), (13, True), (12, True), (11, False), (10, False), (20, False)])
+def test_paper_aux_pool_is_caffe_5x5s3_when_it_gives_4x4(side, exact):
+    torch.manual_seed(0)
+    m = googlenet("paper", num_classes=4, width_mult=0.125).eval()
+    x = torch.rand(2, m.inception4a.out_channels, side, side)
+    sd = {k[len("aux1."):]: v for k, v in m.state_dict().items() if k.startswith("aux1.")}
+    pooled = F.avg_pool2d(x, 5, 3, ceil_mode=True) if exact else F.adaptive_avg_pool2d(x, 4)
+    h = F.relu(F.conv2d(pooled, sd["conv.conv.weight"], sd["conv.conv.bias"])).flatten(1)
+    ref = F.linear(F.relu(F.linear(h, sd["fc1.weight"], sd["fc1.bias"])), sd["fc2.weight"], sd["fc2.bias"])
+    with torch.no_grad():
+        torch.testing.assert_close(m.aux1(x), ref)

@@ -26,8 +26,8 @@ Both variants use the same module names (``conv1``, ``maxpool1``, ``conv2`` = th
 Input: float (B, 3, H, W), already normalised with the checkpoint's mean/std, any
 H, W >= :data:`MIN_INPUT_SIZE` (31 px paper, 15 px torchvision: below that a ceil-mode max pool
 would produce an empty map). The main head pools globally, which at 224 px is exactly the paper's 7x7/1 average pool.
-The paper-variant auxiliary heads use the exact 5x5/3 pool when it yields 4x4 (14x14 maps, i.e.
-224 px input) and an adaptive 4x4 average pool otherwise, so ``fc1`` keeps its shape at any size.
+The paper-variant auxiliary heads use the exact 5x5/3 pool when it yields 4x4 (12-14 px maps,
+e.g. 224 px input) and an adaptive 4x4 average pool otherwise, so ``fc1`` keeps its shape at any size.
 
 Outputs: in train mode a :class:`GoogLeNetOutputs` ``(logits, aux1, aux2)`` (aux entries ``None``
 when built with ``aux_logits=False``); in eval mode the main logits (B, num_classes), or the named
@@ -166,12 +166,17 @@ class Inception(nn.Module):
         return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], 1)
 
 
+def caffe_aux_pool_fits(height: int, width: int) -> bool:
+    """True when Caffe's 5x5/3 ceil-mode average pool maps an (h, w) map to exactly 4x4 (h, w in 12..14)."""
+    return min(height, width) >= 5 and all(math.ceil((n - 5) / 3) + 1 == 4 for n in (height, width))
+
+
 class InceptionAux(nn.Module):
     """Auxiliary classifier: avg pool to 4x4 -> 1x1 conv 128 (+ReLU) -> fc 1024 + ReLU -> dropout -> fc.
 
     ``exact_pool=True`` (paper) uses the Caffe 5x5/3 average pool whenever it produces 4x4
-    (14x14 maps) and falls back to adaptive 4x4 pooling at other input sizes; torchvision always
-    pools adaptively.
+    (maps of 12 to 14 px, e.g. 14x14 at 224 px input) and falls back to adaptive 4x4 pooling at
+    other input sizes; torchvision always pools adaptively.
     """
 
     def __init__(self, in_channels: int, num_classes: int, *, block: type[nn.Module], width_mult: float,
@@ -186,8 +191,7 @@ class InceptionAux(nn.Module):
         self.exact_pool = exact_pool
 
     def forward(self, x: Tensor) -> Tensor:
-        h, w = x.shape[-2:]
-        if self.exact_pool and (math.ceil((h - 5) / 3) + 1, math.ceil((w - 5) / 3) + 1) == (4, 4) and min(h, w) >= 5:
+        if self.exact_pool and caffe_aux_pool_fits(x.shape[-2], x.shape[-1]):
             x = F.avg_pool2d(x, 5, stride=3, ceil_mode=True)
         else:
             x = F.adaptive_avg_pool2d(x, (4, 4))

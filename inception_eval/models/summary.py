@@ -36,7 +36,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .googlenet import INCEPTION_SPECS, GoogLeNet, Inception, googlenet
+from .googlenet import INCEPTION_SPECS, GoogLeNet, Inception, caffe_aux_pool_fits, googlenet
 
 K = 1024  # params unit of the paper's table
 M = 10 ** 6  # ops unit of the paper's table
@@ -241,7 +241,8 @@ def model_summary(variant: str | GoogLeNet = "paper", input_size: int = 224, wid
         if mod is None:
             continue
         p, wt = _count(mod)
-        pool = "5x5/3 avg pool" if variant == "paper" and outputs[f"inception{after}"][:2] == (14, 14) else "adaptive 4x4 avg pool"
+        fits = caffe_aux_pool_fits(*outputs[f"inception{after}"][:2])
+        pool = "5x5/3 avg pool" if variant == "paper" and fits else "adaptive 4x4 avg pool"
         aux_rows.append(LayerRow(key, f"aux classifier after {after} ({pool}, conv, fc, fc)", "", outputs[key], 3,
                                  params=p, weights=wt, macs=macs.get(key, 0)))
 
