@@ -153,3 +153,15 @@ def test_bad_input_names_file_and_reason(tmp_path):
         image_size(b"")
     with pytest.raises(ImageDecodeError, match="not an image"):
         image_size(b"plain text")
+
+
+def test_progressive_jpeg_and_png_with_exif_orientation():
+    im = _photo(50, 30)
+    prog = _encode(im, "JPEG", quality=90, progressive=True)
+    np.testing.assert_array_equal(decode_image(prog), _pil_reference(prog))
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    png = _encode(im, "PNG", exif=exif.tobytes())
+    assert image_size(png) == (30, 50)
+    np.testing.assert_array_equal(decode_image(png), np.asarray(im.transpose(Image.Transpose.ROTATE_90)))
+    np.testing.assert_array_equal(decode_image(png, orient=False), np.asarray(im))

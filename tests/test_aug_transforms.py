@@ -215,3 +215,19 @@ def test_reduced_decode_bound_on_real_photos(imagenet_samples, monkeypatch):
             diffs.append(np.abs(red - full.astype(int)).mean())
     assert len(diffs) >= 10
     assert max(diffs) <= 16 and float(np.mean(diffs)) <= 6, diffs
+
+
+def test_single_step_callables_compose():
+    from inception_aug.transforms import RandomHorizontalFlip, RandomPhotometric, RandomResizedCropInception
+
+    a = _img(200, 150)
+    crop = RandomResizedCropInception(64, interpolations=("bilinear",))
+    flip = RandomHorizontalFlip(1.0)
+    photo = RandomPhotometric("howard")
+    rng = np.random.default_rng(0)
+    x = photo(flip(crop(a, rng), rng), rng)
+    assert x.shape == (64, 64, 3) and x.dtype == np.uint8
+    # the crop step alone equals the composed transform without flip/colour for the same draws
+    t = InceptionTrainTransform(64, photometric="none", interpolations=("bilinear",), flip=0.0, output="numpy")
+    np.testing.assert_array_equal(crop(a, np.random.default_rng(1)), t(a, np.random.default_rng(1)))
+    np.testing.assert_array_equal(flip(x), x[:, ::-1])
