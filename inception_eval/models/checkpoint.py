@@ -405,9 +405,12 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: Any = "cpu", varia
     if file_variant == "paper" and transform_input:
         raise CheckpointError(path, "transform_input=True is only meaningful for the torchvision variant")
 
-    model = googlenet(file_variant, num_classes=file_classes, aux_logits=want_aux, width_mult=width,
-                      transform_input=bool(transform_input),
-                      dropout=meta.get("dropout"), aux_dropout=float(meta.get("aux_dropout", 0.7)))
+    # Built on the meta device (no random init: loading a full-size model costs no extra seconds),
+    # then the file's tensors are assigned as the parameters.
+    with torch.device("meta"):
+        model = googlenet(file_variant, num_classes=file_classes, aux_logits=want_aux, width_mult=width,
+                          transform_input=bool(transform_input),
+                          dropout=meta.get("dropout"), aux_dropout=float(meta.get("aux_dropout", 0.7)))
     expected = model.state_dict()
     missing = sorted(k for k in expected if k not in state)
     # Old BatchNorm state_dicts (torch < 0.4.1) have no num_batches_tracked counters: harmless.
@@ -430,8 +433,9 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: Any = "cpu", varia
         raise CheckpointError(path, f"does not match a {desc}: " + " | ".join(parts),
                               missing=missing, unexpected=unexpected, mismatched=mismatched)
     for k in benign:
-        state[k] = expected[k]
-    model.load_state_dict(state, strict=True)
+        state[k] = torch.zeros((), dtype=torch.long)
+    state = {k: v.contiguous() for k, v in state.items()}
+    model.load_state_dict(state, strict=True, assign=True)
     model.to(map_location if isinstance(map_location, (str, torch.device)) else "cpu")
     model.eval()
 
