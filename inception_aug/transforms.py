@@ -36,6 +36,7 @@ import numpy as np
 from PIL import Image
 
 from inception_aug.decode import (
+    ImageDecodeError,
     ImageHeader,
     decode_image,
     pil_to_rgb_array,
@@ -219,6 +220,10 @@ def crop_resize(img: Union[Encoded, np.ndarray], box: CropBox, out_size: tuple[i
     ph, pw = pixels.shape[:2]
     if (pw, ph) == (W, H):
         return resized_crop(pixels, (box.x, box.y, box.w, box.h), out_size, interpolation)
+    expected = (-(-W // r), -(-H // r))
+    if r == 1 or ((pw, ph) != expected and (ph, pw) == expected):
+        # The header promised another size or orientation (e.g. an EXIF block only one parser reads).
+        raise ImageDecodeError(img.name, f"decoded size {pw}x{ph} does not match the header's {W}x{H} (1/{r})")
     o = img.header.orientation
     fbox = []
     for pos, length, n, full, flipped in ((box.x, box.w, pw, W, o in _FLIPPED_X), (box.y, box.h, ph, H, o in _FLIPPED_Y)):
