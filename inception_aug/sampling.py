@@ -21,7 +21,7 @@ Samplers (``method``):
     by at most one pixel per side. Position: x uniform on {0..W-w}, then y on {0..H-h}.
     Draws: area, log-ratio, x, y (4 draws, always).
 
-``torchvision``: ``RandomResizedCrop.get_params`` (torchvision 0.15+): up to 10 attempts of
+``torchvision``: ``RandomResizedCrop.get_params`` (current torchvision): up to 10 attempts of
     area ~ U(scale)*W*H, ratio = exp(U(log ratio)), ``w = int(round(sqrt(area*ratio)))``,
     ``h = int(round(sqrt(area/ratio)))``, accepted if ``0 < w <= W and 0 < h <= H``, then
     top ``i`` ~ U{0..H-h}, left ``j`` ~ U{0..W-w}; after 10 failures a centre crop of the whole
