@@ -47,6 +47,7 @@ class TrainConfig:
     variant: str = "paper"
     sampler: str = "paper"
     photometric: str = "howard"
+    crop_scale: tuple[float, float] | None = None  # crop area range; None: the sampler's (paper: 0.08-1)
     seed: int = 0
     workers: int = 0
     threads: int | None = None
@@ -73,25 +74,27 @@ def lr_at(epoch: float, cfg: TrainConfig) -> float:
     return cfg.lr * cfg.lr_step_factor ** math.floor(epoch / cfg.lr_step_epochs + 1e-9)
 
 
-class _DecodedFolder(torch.utils.data.Dataset):
-    """(RGB uint8 HWC, label) per file; unreadable files raise :class:`ImageDecodeError` naming the file."""
+class _FileList(torch.utils.data.Dataset):
+    """(path, label) per file: the transform decodes (InceptionTrainTransform takes paths and may use
+    DCT-reduced JPEG decoding when the crop allows); unreadable files raise ImageDecodeError."""
 
-    def __init__(self, paths: Sequence[str], labels: Sequence[int]) -> None:
+    def __init__(self, paths: Sequence[str], labels: Sequence[int], decode: bool = False) -> None:
         self.paths, self.labels = list(paths), [int(x) for x in labels]
+        self.decode = decode
 
     def __len__(self) -> int:
         return len(self.paths)
 
     def __getitem__(self, i: int):
-        return decode_image(self.paths[i]), self.labels[i]
+        return (decode_image(self.paths[i]) if self.decode else self.paths[i]), self.labels[i]
 
 
 class _FallbackTransform:
     """FALLBACK until ``inception_aug.transforms`` lands: paper crop + random interpolation + flip +
     normalise, no photometrics. Same call shape as ``InceptionTrainTransform``."""
 
-    def __init__(self, size: int, sampler: str, mean, std) -> None:
-        self.size, self.sampler = size, sampler
+    def __init__(self, size: int, sampler: str, mean, std, scale=None) -> None:
+        self.size, self.sampler, self.scale = size, sampler, scale
         self.mean = np.asarray(mean, np.float32) * 255
         self.std = np.asarray(std, np.float32) * 255
 
@@ -101,7 +104,7 @@ class _FallbackTransform:
 
         rng = rng or np.random.default_rng()
         h, w = img.shape[:2]
-        box = sample_crop(w, h, rng, method=self.sampler)
+        box = sample_crop(w, h, rng, method=self.sampler, scale=self.scale)
         out = resized_crop(img, (box.x, box.y, box.w, box.h), (self.size, self.size),
                            sample_interpolation(rng, INTERPOLATIONS))
         if sample_flip(rng):
@@ -115,9 +118,9 @@ def make_transform(cfg: TrainConfig):
     try:
         from inception_aug.transforms import InceptionTrainTransform
     except ImportError:
-        return _FallbackTransform(cfg.size, cfg.sampler, cfg.mean, cfg.std)
+        return _FallbackTransform(cfg.size, cfg.sampler, cfg.mean, cfg.std, cfg.crop_scale)
     return InceptionTrainTransform(size=cfg.size, sampler=cfg.sampler, photometric=cfg.photometric,
-                                   output="tensor", mean=cfg.mean, std=cfg.std)
+                                   output="tensor", mean=cfg.mean, std=cfg.std, scale=cfg.crop_scale)
 
 
 def _to_tensor(x) -> torch.Tensor:
@@ -180,7 +183,9 @@ def train(cfg: TrainConfig, *, log: Callable[[str], None] | None = print) -> Tra
     model = googlenet(cfg.variant, num_classes=len(names), aux_logits=True, width_mult=cfg.width_mult)
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    data = AugmentedDataset(_DecodedFolder(paths, labels), make_transform(cfg), seed=cfg.seed)
+    transform = make_transform(cfg)
+    data = AugmentedDataset(_FileList(paths, labels, decode=isinstance(transform, _FallbackTransform)),
+                            transform, seed=cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     loader = torch.utils.data.DataLoader(data, batch_size=cfg.batch_size, shuffle=True, generator=gen,
                                          num_workers=cfg.workers, collate_fn=_collate, drop_last=False,
@@ -232,19 +237,32 @@ def train(cfg: TrainConfig, *, log: Callable[[str], None] | None = print) -> Tra
 
 
 def fixed_batch_loss(model: torch.nn.Module, paths: Sequence[str], labels: Sequence[int], *, size: int,
-                     mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225)) -> float:
-    """Main-head cross-entropy in eval mode on whole images resized to ``size`` (no randomness):
-    a deterministic yardstick for "training lowered the loss"."""
+                     mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), aux_weight: float = 0.3,
+                     train_mode: bool = False, seed: int = 0) -> float:
+    """The training objective on whole images resized to ``size``: a deterministic yardstick for
+    "training lowered the loss". Eval mode: main-head cross-entropy. ``train_mode``: main + aux_weight
+    x each aux loss with dropout on, its masks drawn from ``torch.manual_seed(seed)`` (the same
+    masks before and after training, for a like-for-like comparison)."""
     from inception_aug.resize import resize
 
     m = np.asarray(mean, np.float32) * 255
     s = np.asarray(std, np.float32) * 255
     xs = [((resize(decode_image(p), (size, size)).astype(np.float32) - m) / s).transpose(2, 0, 1) for p in paths]
     x = torch.from_numpy(np.stack(xs))
+    y = torch.as_tensor(list(labels), dtype=torch.int64)
     was = model.training
-    model.eval()
+    model.train(train_mode)
     with torch.no_grad():
-        loss = F.cross_entropy(model(x), torch.as_tensor(list(labels), dtype=torch.int64)).item()
+        if train_mode:
+            torch.manual_seed(seed)
+            out = model(x)
+            loss = F.cross_entropy(out.logits, y)
+            for aux in (out.aux1, out.aux2):
+                if aux is not None:
+                    loss = loss + aux_weight * F.cross_entropy(aux, y)
+            loss = loss.item()
+        else:
+            loss = F.cross_entropy(model(x), y).item()
     model.train(was)
     return loss
 

@@ -32,6 +32,8 @@ def register(subparsers) -> None:
     p.add_argument("--variant", choices=("paper", "torchvision"), default=d.variant)
     p.add_argument("--sampler", default=d.sampler, help="crop sampler: paper, torchvision, tf-slim")
     p.add_argument("--photometric", default=d.photometric, help="howard, tf-slim, colorjitter or none")
+    p.add_argument("--crop-scale", type=float, nargs=2, default=None, metavar=("MIN", "MAX"),
+                   help="crop area range as fractions of the image (default: the sampler's; paper 0.08 1)")
     p.add_argument("--limit-per-class", type=int, default=None, help="use only the first N images per class")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--workers", type=int, default=d.workers, help="DataLoader workers (default 0)")
@@ -47,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.batch_size, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
         lr_step_epochs=args.lr_step_epochs, lr_step_factor=args.lr_step_factor, aux_weight=args.aux_weight,
         variant=args.variant, sampler=args.sampler, photometric=args.photometric, seed=args.seed,
+        crop_scale=tuple(args.crop_scale) if args.crop_scale else None,
         workers=args.workers, threads=args.threads, limit_per_class=args.limit_per_class)
     try:
         train(cfg, log=lambda s: print(s, file=sys.stderr))
