@@ -49,6 +49,7 @@ def register(subparsers) -> None:
     p.add_argument("--no-cache", action="store_true", help="keep results in memory only (no resume)")
     p.add_argument("--limit", type=int, help="score only the first N images")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--threads", type=int, help="torch intra-op threads for the model (default: torch's choice)")
     p.set_defaults(func=run)
 
 
@@ -64,6 +65,10 @@ def run(args: argparse.Namespace) -> int:
         CheckpointError = ValueError  # type: ignore[misc,assignment]
 
     heads = tuple(h.strip() for h in args.heads.split(",") if h.strip())
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
         dataset = open_dataset(args.data, labels=args.labels, meta=args.meta)
         result = engine.score(
@@ -76,6 +81,10 @@ def run(args: argparse.Namespace) -> int:
             ImageDecodeError, ValueError, FileNotFoundError) as e:
         print(f"inception-eval score: error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        where = "" if args.no_cache else f" (finished images are stored under {args.cache_dir}; rerun to resume)"
+        print(f"inception-eval score: interrupted{where}", file=sys.stderr)
+        return 130
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # every rank holds the full result; one prints and writes
     print(report.format_table(result))

@@ -1,0 +1,166 @@
+"""Benchmark: the scoring engine against a hand-written naive 144-crop loop, same model, same photos.
+
+Model: the paper GoogLeNet at 224 px, random init (seed 0), 1000 classes, main head.
+Photos: the first ``--images`` photos of ``../shared/data/imagenet-samples`` (labels.csv order).
+
+- naive: one photo at a time; PIL decode; for each of the paper's 144 views the whole photo is
+  resized with PIL (bilinear) to the view's scale, the box cropped (the "whole square" resized to
+  224), mirrored with PIL; the 144 crops go through the fp32 model in NCHW (contiguous) memory as
+  one batch; softmax; mean.
+- engine fp32 / bf16: ``inception_eval.engine.score(..., ["paper144"])``: DataLoader worker(s) cut
+  the views (one resize per scale), packed batches of ``--max-batch`` views, channels_last,
+  autocast for bf16. No result cache.
+
+Reported per method: seconds per photo and views per second (medians over ``--repeats`` passes;
+for naive, the median over photos of one pass per repeat), and the share of wall time spent
+outside the model's forward calls. Ratios are naive time / method time, measured in the same run.
+Targets from issue 4: engine fp32 >= 2.5x naive, bf16 >= 5x naive, outside-model <= 10%.
+Also printed: top-1 agreement of engine bf16 vs fp32 and of engine fp32 vs naive (the naive loop
+uses PIL's resize, the engine OpenCV's, so they are close but not equal), and the machine load
+(``os.getloadavg``) before and after: the machine may be shared.
+
+    python benchmarks/eval_throughput.py --quick     # 2 photos, 1 repeat (~1-2 min on 2 cores)
+    python benchmarks/eval_throughput.py             # 6 photos, 3 repeats (~10 min on 2 cores)
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from inception_eval import data, engine  # noqa: E402
+from inception_eval.models.googlenet import googlenet  # noqa: E402
+
+MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+SCALES = (256, 288, 320, 352)
+CROP = 224
+
+
+def naive_crops(im: Image.Image) -> list[Image.Image]:
+    """The paper's 144 crops of a PIL image, written out plainly (one resize per crop)."""
+    w, h = im.size
+    out = []
+    for s in SCALES:
+        nw, nh = (s, int(round(h * s / w))) if w <= h else (int(round(w * s / h)), s)
+        long = max(nw, nh)
+        for off in (0, (long - s) // 2, long - s):
+            sx, sy = (off, 0) if nw >= nh else (0, off)
+            far = s - CROP
+            boxes = [(0, 0), (far, 0), (0, far), (far, far), (far // 2, far // 2), None]
+            for b in boxes:
+                resized = im.resize((nw, nh), Image.BILINEAR)
+                if b is None:
+                    crop = resized.crop((sx, sy, sx + s, sy + s)).resize((CROP, CROP), Image.BILINEAR)
+                else:
+                    x, y = sx + b[0], sy + b[1]
+                    crop = resized.crop((x, y, x + CROP, y + CROP))
+                out += [crop, crop.transpose(Image.FLIP_LEFT_RIGHT)]
+    return out
+
+
+def run_naive(model: torch.nn.Module, paths: list[str]) -> dict:
+    per_image, model_s, probs = [], 0.0, []
+    for p in paths:
+        t0 = time.perf_counter()
+        im = Image.open(p).convert("RGB")
+        crops = naive_crops(im)
+        x = np.stack([np.asarray(c, dtype=np.float32) / 255.0 for c in crops])
+        x = torch.from_numpy(((x - MEAN) / STD).transpose(0, 3, 1, 2).copy())
+        tm = time.perf_counter()
+        with torch.inference_mode():
+            logits = model(x)
+        model_s += time.perf_counter() - tm
+        probs.append(torch.softmax(logits, 1).mean(0).numpy())
+        per_image.append(time.perf_counter() - t0)
+    return {"per_image": per_image, "seconds": sum(per_image), "model_seconds": model_s,
+            "views": 144 * len(paths), "probs": np.stack(probs)}
+
+
+def run_engine(model: torch.nn.Module, ds, precision: str, max_batch: int, workers: int) -> dict:
+    r = engine.score(model, ds, ["paper144"], precision=precision, max_batch=max_batch, workers=workers,
+                     progress=False, cache_dir=None, crop_size=CROP)
+    return {"seconds": r.seconds, "model_seconds": r.model_seconds, "views": r.forward_views,
+            "nominal": 144 * len(ds), "probs": r.probs[("paper144", "main")]}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="2 photos, 1 repeat")
+    ap.add_argument("--images", type=int, default=6)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--max-batch", type=int, default=144)
+    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--data", default=str(REPO / ".." / "shared" / "data" / "imagenet-samples"))
+    ap.add_argument("--json", help="also write the JSON here")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.images, args.repeats = 2, 1
+    ds = data.open_dataset(args.data).subset(range(args.images))
+    load_before = os.getloadavg()
+    torch.manual_seed(0)
+    base = googlenet("paper", num_classes=1000, aux_logits=False).eval()
+    naive_model = copy.deepcopy(base)            # contiguous NCHW fp32
+    runs = {"naive": [], "engine fp32": [], "engine bf16": []}
+    for _ in range(args.repeats):  # interleaved, so a change in machine load hits all methods alike
+        runs["naive"].append(run_naive(naive_model, ds.paths))
+        runs["engine fp32"].append(run_engine(copy.deepcopy(base), ds, "fp32", args.max_batch, args.workers))
+        runs["engine bf16"].append(run_engine(copy.deepcopy(base), ds, "bf16", args.max_batch, args.workers))
+    load_after = os.getloadavg()
+
+    n = len(ds)
+    rows = {}
+    for name, rs in runs.items():
+        if name == "naive":
+            spi = statistics.median([t for r in rs for t in r["per_image"]])
+        else:
+            spi = statistics.median([r["seconds"] / n for r in rs])
+        outside = statistics.median([1 - r["model_seconds"] / r["seconds"] for r in rs])
+        rows[name] = {"seconds_per_image": spi, "views_per_second": rs[0]["views"] / n / spi,
+                      "forward_views_per_image": rs[0]["views"] / n, "outside_model_share": outside}
+    naive_spi = rows["naive"]["seconds_per_image"]
+    for r in rows.values():
+        r["speedup_vs_naive"] = naive_spi / r["seconds_per_image"]
+    p32, p16, pn = (runs[k][0]["probs"] for k in ("engine fp32", "engine bf16", "naive"))
+    result = {
+        "images": n, "repeats": args.repeats, "max_batch": args.max_batch, "workers": args.workers,
+        "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
+        "load_avg_before": load_before, "load_avg_after": load_after,
+        "methods": rows,
+        "top1_agreement_bf16_vs_fp32": float((p32.argmax(1) == p16.argmax(1)).mean()),
+        "top1_agreement_engine_vs_naive": float((p32.argmax(1) == pn.argmax(1)).mean()),
+        "targets": {"engine fp32 >= 2.5x naive": rows["engine fp32"]["speedup_vs_naive"] >= 2.5,
+                    "engine bf16 >= 5x naive": rows["engine bf16"]["speedup_vs_naive"] >= 5.0,
+                    "outside model <= 10% (fp32)": rows["engine fp32"]["outside_model_share"] <= 0.10,
+                    "outside model <= 10% (bf16)": rows["engine bf16"]["outside_model_share"] <= 0.10},
+    }
+    print(json.dumps(result, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    print()
+    print(f"paper GoogLeNet 224 px, paper144, {n} photos x {args.repeats} repeats, {torch.get_num_threads()} torch "
+          f"threads, load avg {load_before[0]:.1f} -> {load_after[0]:.1f}")
+    print()
+    print("| method | s / image | views / s | forward views / image | outside model | vs naive |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for name, r in rows.items():
+        print(f"| {name} | {r['seconds_per_image']:.2f} | {r['views_per_second']:.1f} | "
+              f"{r['forward_views_per_image']:.0f} | {100 * r['outside_model_share']:.1f}% | "
+              f"{r['speedup_vs_naive']:.2f}x |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
