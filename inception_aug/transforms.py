@@ -26,9 +26,8 @@ Turn it off with ``reduced_decode=False``.
 """
 from __future__ import annotations
 
-import math
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Optional, Sequence, Union
 
 import cv2
