@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import mmap
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,7 +99,8 @@ def source_shape(src: ProbSource) -> tuple[int, int]:
 
 def _as_file(src: ProbSource) -> _NpyFile | None:
     """A file view of ``src`` when it is a path or a C-contiguous memmap; else None (plain array)."""
-    if isinstance(src, np.memmap) and src.filename and src.ndim == 2 and src.flags.c_contiguous:
+    if (isinstance(src, np.memmap) and src.filename and src.ndim == 2 and src.flags.c_contiguous
+            and isinstance(src.base, mmap.mmap)):  # a whole mapping, not a slice of one
         base = src
         # np.load(mmap_mode=...) gives a memmap whose .offset is the header size.
         return _NpyFile(os.fspath(base.filename), int(base.offset), (int(src.shape[0]), int(src.shape[1])),
@@ -606,6 +608,7 @@ def compare(
     configs: list[Config] = []
     rows: list[SizeRow] = []
     greedy_paths: dict[tuple[str, str], list[GreedyStep]] = {}
+    cand_rows: dict[tuple[str, str], int] = {}
     for c in classifier_sets:
         for p in protocols:
             tab = table(c, p)
@@ -625,6 +628,8 @@ def compare(
                 greedy_paths[(c, p)] = [GreedyStep(tuple(names[i] for i in sub), e1, e5)
                                         for sub, e1, e5 in greedy_path(tab, rank_by=rank_by,
                                                                        member_weights=member_weights)]
+            cand_rows[(c, p)] = tab.n_rows
+            del tables[(c, p)], tab  # one table in memory at a time
     if n_members <= max_exhaustive:
         subset_rule = f"all {len(subsets)} non-empty subsets of {n_members} members"
     else:
@@ -633,7 +638,7 @@ def compare(
     return Comparison(
         names, list(protocols), list(classifier_sets), int(keep.sum()), n_excluded, base_cfg, rule,
         configs, rows, greedy_paths, subset_rule, rank_by,
-        {k: v.n_rows for k, v in tables.items()})
+        cand_rows)
 
 
 def _greedy_order(tab: CandidateTable, rank_by: str, member_weights) -> list[int]:

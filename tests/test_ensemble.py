@@ -112,6 +112,7 @@ def test_file_sources_and_chunks_equal_arrays(small, tmp_path):
     np.testing.assert_array_equal(a.true, b.true)
     np.testing.assert_array_equal(a.group_start, b.group_start)
     np.testing.assert_array_equal(E.read_rows(npy, 5, 9), arrays[0][5:9])
+    np.testing.assert_array_equal(E.read_rows(mm[5:], 0, 3), arrays[2][5:8])  # a slice is not its file
 
 
 def test_bad_sources_have_clear_errors(tmp_path, small):
