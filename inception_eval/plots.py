@@ -48,7 +48,7 @@ def plot_cost_vs_error(comp: Comparison, path: str | os.PathLike, *, title: str 
     plt = _pyplot()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(7.0, 4.6))
+    fig, ax = plt.subplots(figsize=(8.6, 4.6))
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     shapes = ["o", "s", "^", "D", "v"]
     for pi, proto in enumerate(comp.protocols):
@@ -85,7 +85,7 @@ def plot_cost_vs_error(comp: Comparison, path: str | os.PathLike, *, title: str 
     ax.set_ylabel("top-5 error (%)")
     ax.set_title(title or f"Ensemble configurations on {comp.n_images} images")
     ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
     fig.tight_layout()
     fig.savefig(path, dpi=dpi)
     plt.close(fig)
