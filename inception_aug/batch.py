@@ -4,17 +4,25 @@ The per-image kernels in ``inception_aug.color`` define the semantics; this modu
 them with torch ops so a whole batch is distorted in a few kernels (on a GPU after the host->device
 copy, or on CPU). Every sample has its own parameters: an op order, factors, lighting alphas.
 
+Clamping modes follow the per-image draws (``PhotometricParams.clamp``, one mode per batch):
+``"final"`` (howard's default) builds each sample's 3x4 colour matrix from its per-channel means
+(same algebra as ``color.color_matrix``, vectorised) and applies it in one batched matmul, clamping
+and rounding once; ``"each"`` clamps (and for uint8 rounds) after every op.
+
 Inputs:
 - uint8 (B, 3, H, W), values 0..255: computed in float32 with the per-image rounding rules
-  (howard / colorjitter: clamp to [0, 255] and round to nearest after every op; tf-slim: no
+  (``"each"``: clamp to [0, 255] and round to nearest after every op; ``"final"`` and tf-slim: no
   intermediate clipping, one clip and round at the end); returns uint8. Tolerance against
-  ``apply_photometric`` on the same images and parameters: max |diff| <= 1 level of 255, >= 99.9% of
-  values identical (tested on real photos, every preset). Only float32 rounding ties can differ
-  (torch vs OpenCV arithmetic); in principle a later factor up to 1.5 could widen one to 2 levels.
+  ``apply_photometric`` on the same images and parameters: ``"each"`` and tf-slim: max |diff| <= 1
+  level of 255, >= 99.9% of values identical (only float32 rounding ties differ; in principle a
+  later factor up to 1.5 could widen one to 2 levels). ``"final"``: max |diff| <= 1 level, >= 90%
+  identical, because the per-image path uses OpenCV's 8-bit fixed-point transform (~5% of values
+  1 level off its float64 map) while this one is float32 (tested on real photos, every preset).
 - float (B, 3, H, W), values in [0, 1]: the same ops without rounding (clamped to [0, 1] after every
-  op for howard / colorjitter); returns the input dtype. Against the uint8 per-image path
-  (``round(255 * out)``): max |diff| <= 4 levels (tested), because the per-image path rounds after
-  every op (hue included) and later factors amplify those roundings.
+  op in ``"each"`` mode, once in ``"final"``); returns the input dtype. Against the uint8 per-image
+  path (``round(255 * out)``): max |diff| <= 4 levels in ``"each"`` mode (tested), because the
+  per-image path rounds after every op (hue included) and later factors amplify those roundings;
+  <= 1 level in ``"final"`` mode (one rounding).
 
 Parameters come either from a list of ``PhotometricParams`` (the per-image draws, for parity and
 logging) or from ``sample_batch_photometric`` with a ``torch.Generator`` (same distributions as
@@ -29,6 +37,7 @@ import numpy as np
 import torch
 
 from inception_aug.color import (
+    CLAMP_MODES,
     GRAY_HOWARD,
     GRAY_TORCHVISION,
     HOWARD_OPS,
@@ -58,6 +67,7 @@ class BatchPhotometricParams:
         active: (B,) bool, False for samples without distortion (``None`` in a params list).
         ordering: (B,) int64 TF-slim ordering index, or None.
         fast_mode: TF-slim fast mode.
+        clamp: ``"each"`` or ``"final"`` (see ``PhotometricParams.clamp``), one for the batch.
     """
 
     preset: str
@@ -67,6 +77,7 @@ class BatchPhotometricParams:
     active: torch.Tensor
     ordering: Optional[torch.Tensor] = None
     fast_mode: bool = False
+    clamp: str = "each"
 
     def __len__(self) -> int:
         return int(self.order.shape[0])
@@ -74,7 +85,7 @@ class BatchPhotometricParams:
     def to(self, device: Union[str, torch.device]) -> "BatchPhotometricParams":
         mv = lambda t: None if t is None else t.to(device)  # noqa: E731
         return BatchPhotometricParams(self.preset, mv(self.order), mv(self.values), mv(self.lighting),
-                                      mv(self.active), mv(self.ordering), self.fast_mode)
+                                      mv(self.active), mv(self.ordering), self.fast_mode, self.clamp)
 
     def to_list(self) -> list[Optional[PhotometricParams]]:
         """The per-sample draws as ``PhotometricParams`` (for logging or the per-image kernels)."""
@@ -92,7 +103,7 @@ class BatchPhotometricParams:
             out.append(PhotometricParams(self.preset, names, **kw,
                                          lighting=None if light is None else tuple(light[i]),
                                          ordering=None if ordering is None else int(ordering[i]),
-                                         fast_mode=self.fast_mode))
+                                         fast_mode=self.fast_mode, clamp=self.clamp))
         return out
 
 
@@ -114,6 +125,9 @@ def params_to_batch(params: Sequence[Optional[PhotometricParams]],
     fast = {p.fast_mode for p in params if p is not None}
     if len(fast) > 1:
         raise ValueError("a batch mixes tf-slim fast_mode True and False")
+    clamps = {p.clamp for p in params if p is not None}
+    if len(clamps) > 1:
+        raise ValueError("a batch mixes clamp='each' and clamp='final' draws")
     for i, p in enumerate(params):
         if p is None:
             continue
@@ -125,7 +139,8 @@ def params_to_batch(params: Sequence[Optional[PhotometricParams]],
             lighting[i] = torch.tensor(p.lighting, dtype=torch.float32)
         if ordering is not None and p.ordering is not None:
             ordering[i] = p.ordering
-    out = BatchPhotometricParams(preset, order, values, lighting, active, ordering, bool(fast and fast.pop()))
+    out = BatchPhotometricParams(preset, order, values, lighting, active, ordering, bool(fast and fast.pop()),
+                                 clamps.pop() if clamps else "each")
     return out if device is None else out.to(device)
 
 
@@ -146,7 +161,7 @@ def sample_batch_photometric(preset: str, batch_size: int, generator: Optional[t
     gdev = generator.device if generator is not None else torch.device("cpu")
     n = int(batch_size)
     if preset == "howard":
-        opts = {"brightness": 0.5, "contrast": 0.5, "saturation": 0.5, "lighting_std": 0.1}
+        opts = {"brightness": 0.5, "contrast": 0.5, "saturation": 0.5, "lighting_std": 0.1, "clamp": "final"}
         _merge(opts, options, preset)
         perm = torch.argsort(torch.rand((n, 3), generator=generator, device=gdev), dim=1)
         values = torch.zeros((n, 4), dtype=torch.float64, device=gdev)
@@ -160,9 +175,9 @@ def sample_batch_photometric(preset: str, batch_size: int, generator: Optional[t
         std = float(opts["lighting_std"])
         lighting = (torch.randn((n, 3), generator=generator, device=gdev, dtype=torch.float64) * std) if std else None
         out = BatchPhotometricParams("howard", order, values.float(), None if lighting is None else lighting.float(),
-                                     torch.ones(n, dtype=torch.bool, device=gdev))
+                                     torch.ones(n, dtype=torch.bool, device=gdev), clamp=_clamp(opts, False))
     elif preset == "colorjitter":
-        opts = {"brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "hue": 0.0}
+        opts = {"brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "hue": 0.0, "clamp": "each"}
         _merge(opts, options, preset)
         ranges = [jitter_range(opts["brightness"], "brightness"), jitter_range(opts["contrast"], "contrast"),
                   jitter_range(opts["saturation"], "saturation"),
@@ -174,7 +189,8 @@ def sample_batch_photometric(preset: str, batch_size: int, generator: Optional[t
                 values[:, i] = _uniform(r[0], r[1], n, generator, gdev)
         codes = torch.tensor([i if r is not None else NO_OP for i, r in enumerate(ranges)], device=gdev)
         out = BatchPhotometricParams("colorjitter", codes[perm], values.float(), None,
-                                     torch.ones(n, dtype=torch.bool, device=gdev))
+                                     torch.ones(n, dtype=torch.bool, device=gdev),
+                                     clamp=_clamp(opts, ranges[3] is not None))
     elif preset == "tf-slim":
         opts = {"fast_mode": False, "max_brightness": 32.0 / 255.0, "saturation": (0.5, 1.5), "max_hue": 0.2,
                 "contrast": (0.5, 1.5)}
@@ -196,6 +212,15 @@ def sample_batch_photometric(preset: str, batch_size: int, generator: Optional[t
     else:
         raise ValueError(f"unknown photometric preset {preset!r}; expected howard, tf-slim, colorjitter or none")
     return out if device is None else out.to(device)
+
+
+def _clamp(opts: dict, hue: bool) -> str:
+    c = opts["clamp"]
+    if c not in CLAMP_MODES:
+        raise ValueError(f"clamp must be one of {CLAMP_MODES}, got {c!r}")
+    if c == "final" and hue:
+        raise ValueError("clamp='final' fuses affine ops only; turn hue off or use clamp='each'")
+    return c
 
 
 def _merge(opts: dict, options: dict, preset: str) -> None:
@@ -318,6 +343,50 @@ def _run_ops(y: torch.Tensor, p: BatchPhotometricParams, act: torch.Tensor, *, t
     return y
 
 
+def _lighting_offsets(p: BatchPhotometricParams, scale: float, device) -> torch.Tensor:
+    """(B, 3) float32 PCA lighting offsets in the units of the input (zero for inactive samples)."""
+    vec = torch.tensor(LIGHTING_EIGVEC, dtype=torch.float64, device=device)
+    val = torch.tensor(LIGHTING_EIGVAL, dtype=torch.float64, device=device)
+    off = ((p.lighting.double() * val) @ vec.T * scale).float()
+    return torch.where(p.active.unsqueeze(1), off, torch.zeros_like(off))
+
+
+def batch_color_matrices(p: BatchPhotometricParams, channel_mean: torch.Tensor, scale: float = 255.0
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample affine colour maps (A (B, 3, 3), b (B, 3)) of fused draws: ``y = A x + b``.
+
+    ``channel_mean``: (B, 3) per-channel means of the input, in its units (``scale`` = 255 for
+    uint8 levels, 1 for [0, 1] floats). The same composition as ``color.color_matrix``: step k
+    multiplies each sample's map by its k-th op (identity where absent); contrast blends with the
+    gray mean ``w . (A m + b)`` of the image so far; lighting adds its offset last."""
+    n, dev = len(p), channel_mean.device
+    w = torch.tensor(GRAY_HOWARD if p.preset == "howard" else GRAY_TORCHVISION, dtype=torch.float64, device=dev)
+    eye = torch.eye(3, dtype=torch.float64, device=dev).expand(n, 3, 3)
+    a = eye.clone()
+    b = torch.zeros((n, 3), dtype=torch.float64, device=dev)
+    m = channel_mean.double()
+    vals = p.values.double()
+    for k in range(p.order.shape[1]):
+        codes = torch.where(p.active, p.order[:, k], torch.full_like(p.order[:, k], NO_OP))
+        f = torch.ones(n, dtype=torch.float64, device=dev)  # scalar part f I of every op
+        t = torch.zeros(n, dtype=torch.float64, device=dev)  # equal offset on the 3 channels (contrast)
+        sat = torch.zeros(n, dtype=torch.float64, device=dev)  # (1 - f) 1 w^T part (saturation)
+        for code in (0, 1, 2):
+            sel = codes == code
+            f = torch.where(sel, vals[:, code], f)
+            if code == 1:
+                gray_mean = ((a @ m.unsqueeze(2)).squeeze(2) + b) @ w
+                t = torch.where(sel, (1.0 - vals[:, 1]) * gray_mean, t)
+            elif code == 2:
+                sat = torch.where(sel, 1.0 - vals[:, 2], sat)
+        tmat = f.view(n, 1, 1) * eye + sat.view(n, 1, 1) * w.view(1, 1, 3).expand(n, 3, 3)
+        a = tmat @ a
+        b = (tmat @ b.unsqueeze(2)).squeeze(2) + t.unsqueeze(1)
+    if p.lighting is not None:
+        b = b + _lighting_offsets(p, scale, dev).double()
+    return a.float(), b.float()
+
+
 def apply_photometric_batch(x: torch.Tensor,
                             params: Union[BatchPhotometricParams, Sequence[Optional[PhotometricParams]], None]
                             ) -> torch.Tensor:
@@ -342,7 +411,14 @@ def apply_photometric_batch(x: torch.Tensor,
     scale = 255.0 if is_u8 else 1.0
     y = x.to(torch.float32, copy=True)  # our own copy: the ops below work in place
     act = p.active
-    if params.preset == "tf-slim":
+    if params.clamp == "final" and params.preset != "tf-slim":
+        a, b = batch_color_matrices(p, y.mean(dim=(2, 3)), scale)
+        n, _, h, w_ = y.shape
+        y = torch.baddbmm(b.unsqueeze(2), a, y.view(n, 3, h * w_)).view(n, 3, h, w_)
+        y.clamp_(0.0, scale)
+        if is_u8:
+            y.round_()
+    elif params.preset == "tf-slim":
         y = y.div_(scale) if is_u8 else y
         y = _run_ops(y, p, act, tf=True, w=GRAY_TORCHVISION, scale=1.0, finish=None)
         y = torch.clamp(y, 0.0, 1.0)
@@ -356,11 +432,7 @@ def apply_photometric_batch(x: torch.Tensor,
 
         y = _run_ops(y, p, act, tf=False, w=w, scale=scale, finish=finish)
         if p.lighting is not None:
-            vec = torch.tensor(LIGHTING_EIGVEC, dtype=torch.float64, device=x.device)
-            val = torch.tensor(LIGHTING_EIGVAL, dtype=torch.float64, device=x.device)
-            off = ((p.lighting.double() * val) @ vec.T * scale).float()  # (B, 3)
-            off = torch.where(act.unsqueeze(1), off, torch.zeros_like(off))
-            y = finish(y.add_(off.view(-1, 3, 1, 1)))
+            y = finish(y.add_(_lighting_offsets(p, scale, x.device).view(-1, 3, 1, 1)))
     if not bool(act.all()):
         y = torch.where(_col(act), y, x.float())
     return y.to(torch.uint8) if is_u8 else y.to(x.dtype)

@@ -25,9 +25,20 @@ Presets (all factors are drawn with the ``numpy.random.Generator`` you pass; not
 ``none``
     ``sample_photometric`` returns ``None``; ``apply_photometric(img, None)`` returns ``img``.
 
-Pixel semantics (uint8 in, uint8 out, values in 0..255):
+Pixel semantics (uint8 in, uint8 out, values in 0..255). ``howard`` and ``colorjitter`` have two
+clamping modes, chosen with the sampling option ``clamp`` and recorded in ``PhotometricParams.clamp``:
 
-- ``howard`` and ``colorjitter`` clamp to [0, 255] and round to the nearest integer after every op
+- ``clamp="final"`` (default for ``howard``; optional for ``colorjitter`` without hue): the ops act on
+  unclamped real values, as fb.resnet.torch and timm apply them to float tensors, and the result is
+  clamped to [0, 255] and rounded once. Brightness (x * b), contrast (blend with the gray mean),
+  saturation (blend with the per-pixel gray: a 3x3 matrix) and lighting (an offset) are all affine,
+  and the gray mean after earlier affine ops is an affine function of the per-channel means of the
+  input, so the whole chain in its drawn order is ONE 3x4 colour matrix (``color_matrix``, from one
+  ``cv2.mean``) applied by one ``cv2.transform``. OpenCV's 8-bit transform is fixed point: against
+  a float64 evaluation of the unclamped chain it is within 1 level, with ~5% of values 1 level off
+  (tested). About 8x cheaper than "each" at 224x224.
+- ``clamp="each"`` (default for ``colorjitter``, as torchvision; the previous ``howard`` rule): clamp
+  to [0, 255] and round to the nearest integer after every op
   (torchvision clamps after every op too; its uint8 tensor path truncates instead of rounding, so
   it can be up to 1 level lower per op). Brightness, contrast and lighting are per-pixel affine maps:
   their exact 256-entry lookup table is applied as one ``cv2.transform`` with a diagonal 3x4 matrix
@@ -79,6 +90,7 @@ TF_SLIM_FAST_ORDERINGS: tuple[tuple[str, ...], ...] = (
 )
 COLORJITTER_OPS: tuple[str, ...] = ("brightness", "contrast", "saturation", "hue")
 HOWARD_OPS: tuple[str, ...] = ("brightness", "contrast", "saturation")
+CLAMP_MODES: tuple[str, ...] = ("final", "each")
 
 
 @dataclass(frozen=True)
@@ -97,6 +109,9 @@ class PhotometricParams:
         lighting: the three PCA alphas (howard), None otherwise.
         ordering: TF-slim's ``color_ordering`` index 0..3 (tf-slim only).
         fast_mode: TF-slim ``fast_mode`` (only brightness and saturation).
+        clamp: ``"each"`` (clamp and round to uint8 after every op) or ``"final"`` (one affine
+            colour matrix, clamped and rounded once; needs hue off). howard / colorjitter only;
+            tf-slim always clips once at the end (TF semantics) and ignores it.
     """
 
     preset: str
@@ -108,6 +123,7 @@ class PhotometricParams:
     lighting: Optional[tuple[float, float, float]] = None
     ordering: Optional[int] = None
     fast_mode: bool = False
+    clamp: str = "each"
 
     def __post_init__(self) -> None:
         if self.preset not in ("howard", "tf-slim", "colorjitter"):
@@ -119,6 +135,15 @@ class PhotometricParams:
                 raise ValueError(f"op {name!r} is in order {self.order} but its value is None")
         if self.hue is not None and not -0.5 <= self.hue <= 0.5:
             raise ValueError(f"hue shift {self.hue} is outside [-0.5, 0.5] turns")
+        if self.clamp not in CLAMP_MODES:
+            raise ValueError(f"clamp must be one of {CLAMP_MODES}, got {self.clamp!r}")
+        if self.clamp == "final" and "hue" in self.order and self.preset != "tf-slim":
+            raise ValueError("clamp='final' fuses affine ops only; turn hue off or use clamp='each'")
+
+    @property
+    def fused(self) -> bool:
+        """True when the draw is applied as one 3x4 colour matrix (``color_matrix``)."""
+        return self.clamp == "final" and self.preset != "tf-slim"
 
     def as_dict(self) -> dict[str, Any]:
         """Plain dict (JSON-friendly) for logging."""
@@ -174,7 +199,7 @@ def jitter_range(value: Range, name: str, *, center: float = 1.0, bound: tuple[f
 
 
 def _sample_howard(rng: np.random.Generator, *, brightness: float = 0.5, contrast: float = 0.5,
-                   saturation: float = 0.5, lighting_std: float = 0.1) -> PhotometricParams:
+                   saturation: float = 0.5, lighting_std: float = 0.1, clamp: str = "final") -> PhotometricParams:
     # Draw order is fixed (permutation, then b, c, s, then lighting) so a seed means one thing.
     perm = rng.permutation(3)
     b = 1.0 + rng.uniform(-brightness, brightness) if brightness else None
@@ -183,15 +208,17 @@ def _sample_howard(rng: np.random.Generator, *, brightness: float = 0.5, contras
     vals = {"brightness": b, "contrast": c, "saturation": s}
     order = tuple(HOWARD_OPS[i] for i in perm if vals[HOWARD_OPS[i]] is not None)
     light = tuple(float(a) for a in rng.normal(0.0, lighting_std, 3)) if lighting_std else None
-    return PhotometricParams("howard", order, brightness=b, contrast=c, saturation=s, lighting=light)
+    return PhotometricParams("howard", order, brightness=b, contrast=c, saturation=s, lighting=light, clamp=clamp)
 
 
 def _sample_colorjitter(rng: np.random.Generator, *, brightness: Range = 0.4, contrast: Range = 0.4,
-                        saturation: Range = 0.4, hue: Range = 0.0) -> PhotometricParams:
+                        saturation: Range = 0.4, hue: Range = 0.0, clamp: str = "each") -> PhotometricParams:
     rb = jitter_range(brightness, "brightness")
     rc = jitter_range(contrast, "contrast")
     rs = jitter_range(saturation, "saturation")
     rh = jitter_range(hue, "hue", center=0.0, bound=(-0.5, 0.5), clip_first_on_zero=False)
+    if clamp == "final" and rh is not None:
+        raise ValueError("clamp='final' fuses affine ops only; turn hue off or use clamp='each'")
     # As torchvision get_params: permutation of all four first, then one factor per enabled op.
     perm = rng.permutation(4)
     vals = {
@@ -201,7 +228,7 @@ def _sample_colorjitter(rng: np.random.Generator, *, brightness: Range = 0.4, co
         "hue": float(rng.uniform(*rh)) if rh else None,
     }
     order = tuple(COLORJITTER_OPS[i] for i in perm if vals[COLORJITTER_OPS[i]] is not None)
-    return PhotometricParams("colorjitter", order, **vals)
+    return PhotometricParams("colorjitter", order, **vals, clamp=clamp)
 
 
 def _sample_tf_slim(rng: np.random.Generator, *, fast_mode: bool = False, max_brightness: float = 32.0 / 255.0,
@@ -225,9 +252,11 @@ def sample_photometric(preset: str, rng: np.random.Generator, **options: Any) ->
         rng: the generator every number is drawn from.
         **options: per preset:
             howard: ``brightness``, ``contrast``, ``saturation`` (variation v: factor uniform in
-            [1 - v, 1 + v], default 0.5 each), ``lighting_std`` (default 0.1; 0 disables).
+            [1 - v, 1 + v], default 0.5 each), ``lighting_std`` (default 0.1; 0 disables),
+            ``clamp`` (``"final"``, default: one fused colour matrix; ``"each"``: per-op uint8).
             colorjitter: ``brightness``, ``contrast``, ``saturation`` (default 0.4), ``hue``
-            (default 0.0), with torchvision's meaning.
+            (default 0.0), with torchvision's meaning; ``clamp`` (``"each"``, default, as
+            torchvision; ``"final"`` needs hue off). ``clamp`` draws no random numbers.
             tf-slim: ``fast_mode`` (default False), ``max_brightness`` (32/255), ``saturation``
             ((0.5, 1.5)), ``max_hue`` (0.2), ``contrast`` ((0.5, 1.5)).
     """
@@ -351,6 +380,52 @@ def adjust_lighting_u8(img: np.ndarray, alphas: Sequence[float], dst: Optional[n
     return _affine_u8(img, (1.0, 1.0, 1.0), tuple(float(o) for o in off), dst)
 
 
+def color_matrix(params: PhotometricParams, channel_mean: Sequence[float]) -> np.ndarray:
+    """The (3, 4) float64 affine colour map ``y = M[:, :3] @ x + M[:, 3]`` of a fused draw
+    (``params.fused``; any op subset without hue), in the units of the image (levels 0..255).
+
+    ``channel_mean``: the per-channel means of the INPUT image (R, G, B first; e.g. ``cv2.mean``),
+    which fix every later contrast mean: after the affine map (A, b) the image's gray mean is
+    ``w . (A m + b)``. Ops compose in ``params.order``, lighting last; nothing is clamped.
+    Plain Python floats (the 3x3 products cost less than numpy call overhead here)."""
+    if "hue" in params.order:
+        raise ValueError("hue is not an affine colour op; color_matrix needs hue off")
+    w = GRAY_HOWARD if params.preset == "howard" else GRAY_TORCHVISION
+    m0, m1, m2 = float(channel_mean[0]), float(channel_mean[1]), float(channel_mean[2])
+    a = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]]  # rows of A
+    b = [0.0, 0.0, 0.0]
+    for op in params.order:
+        if op == "brightness":
+            f = params.brightness
+            a = [[f * v for v in row] for row in a]
+            b = [f * v for v in b]
+        elif op == "contrast":
+            f = params.contrast
+            # gray mean of the current image: w . (A m + b)
+            g = sum(w[i] * (a[i][0] * m0 + a[i][1] * m1 + a[i][2] * m2 + b[i]) for i in range(3))
+            a = [[f * v for v in row] for row in a]
+            b = [f * v + (1.0 - f) * g for v in b]
+        else:  # saturation: S = f I + (1 - f) 1 w^T, so S X = f X + (1 - f) (w^T X) on every row
+            f = params.saturation
+            gw = [(1.0 - f) * (w[0] * a[0][j] + w[1] * a[1][j] + w[2] * a[2][j]) for j in range(3)]
+            gb = (1.0 - f) * (w[0] * b[0] + w[1] * b[1] + w[2] * b[2])
+            a = [[f * a[i][j] + gw[j] for j in range(3)] for i in range(3)]
+            b = [f * v + gb for v in b]
+    if params.lighting is not None:
+        off = lighting_offset(params.lighting)
+        b = [b[i] + 255.0 * float(off[i]) for i in range(3)]
+    return np.array([a[0] + [b[0]], a[1] + [b[1]], a[2] + [b[2]]], dtype=np.float64)
+
+
+def apply_color_matrix_u8(img: np.ndarray, m: np.ndarray, dst: Optional[np.ndarray] = None) -> np.ndarray:
+    """round(clamp(M[:, :3] @ x + M[:, 3], 0, 255)) per pixel of an (H, W, 3) uint8 image.
+
+    One ``cv2.transform`` (8-bit fixed point inside OpenCV: within 1 level of the float64 map,
+    ~5% of values 1 level off; 0.02 ms at 224x224 vs 0.1 ms for a float32 round trip).
+    ``dst`` may be ``img`` (a per-pixel map works in place)."""
+    return cv2.transform(img, m, dst=dst)
+
+
 def _check_image(img: np.ndarray) -> np.ndarray:
     if not isinstance(img, np.ndarray):
         raise TypeError(f"apply_photometric expects a numpy array, got {type(img).__name__}")
@@ -435,14 +510,18 @@ def tf_adjust_hue(x: np.ndarray, delta: float) -> np.ndarray:
     return _hsv_round_trip(x, 1.0, 360.0 * float(delta))
 
 
-def apply_photometric(img: np.ndarray, params: Optional[PhotometricParams]) -> np.ndarray:
+def apply_photometric(img: np.ndarray, params: Optional[PhotometricParams], *,
+                      dst: Optional[np.ndarray] = None) -> np.ndarray:
     """Apply one drawn distortion to an (H, W, 3) uint8 RGB array; returns a new uint8 array
-    (``img`` itself when ``params`` is None)."""
+    (``img`` itself when ``params`` is None). ``dst``: optional output array for fused draws
+    (may be ``img``: the caller gives up its input; ignored by the other modes)."""
     if params is None:
         return img
     if not isinstance(params, PhotometricParams):
         raise TypeError(f"apply_photometric expects PhotometricParams or None, got {type(params).__name__}")
     img = _check_image(img)
+    if params.fused:
+        return apply_color_matrix_u8(img, color_matrix(params, cv2.mean(img)), dst)
     if params.preset == "tf-slim":
         return _apply_tf_slim(img, params)
     weights = GRAY_HOWARD if params.preset == "howard" else GRAY_TORCHVISION

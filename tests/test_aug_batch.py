@@ -12,8 +12,15 @@ from scipy import stats
 from inception_aug import batch as B
 from inception_aug.color import PhotometricParams, apply_photometric, sample_photometric
 
-PRESETS = [("howard", {}), ("colorjitter", {}), ("colorjitter", {"hue": 0.3}), ("tf-slim", {}),
-           ("tf-slim", {"fast_mode": True})]
+PRESETS = [("howard", {}), ("howard", {"clamp": "each"}), ("colorjitter", {}), ("colorjitter", {"clamp": "final"}),
+           ("colorjitter", {"hue": 0.3}), ("tf-slim", {}), ("tf-slim", {"fast_mode": True})]
+
+
+def _tolerance(preset: str, opts: dict) -> tuple[float, int]:
+    """(fraction of identical uint8 values, max float-path difference in levels) as the module doc
+    states: the fused per-image path is OpenCV's fixed-point transform (~5% of values 1 level off)."""
+    final = opts.get("clamp", "final" if preset == "howard" else "each") == "final"
+    return (0.9, 1) if final else (0.999, 4)
 
 
 def _synthetic(n: int = 6, h: int = 20, w: int = 24, seed: int = 0) -> np.ndarray:
@@ -68,15 +75,17 @@ def _parity(imgs: np.ndarray, preset: str, opts: dict, seed: int, reps: int = 3)
 @pytest.mark.parametrize("preset,opts", PRESETS)
 def test_batch_matches_per_image_synthetic(preset, opts):
     worst_u8, same, worst_f = _parity(_synthetic(), preset, opts, seed=1)
-    assert worst_u8 <= 1 and same >= 0.999
-    assert worst_f <= 4
+    min_same, max_f = _tolerance(preset, opts)
+    assert worst_u8 <= 1 and same >= min_same
+    assert worst_f <= max_f
 
 
 @pytest.mark.parametrize("preset,opts", PRESETS)
 def test_batch_matches_per_image_real_photos(imagenet_samples, preset, opts):
     worst_u8, same, worst_f = _parity(_photos(imagenet_samples), preset, opts, seed=2, reps=2)
-    assert worst_u8 <= 1 and same >= 0.999
-    assert worst_f <= 4
+    min_same, max_f = _tolerance(preset, opts)
+    assert worst_u8 <= 1 and same >= min_same
+    assert worst_f <= max_f
 
 
 def test_none_entries_and_none_params_leave_samples_unchanged():
@@ -97,7 +106,7 @@ def test_params_round_trip_through_tensors():
         ps = [sample_photometric(preset, rng, **opts) for _ in range(7)]
         back = B.params_to_batch(ps).to_list()
         for a, b in zip(ps, back):
-            assert a.order == b.order and a.preset == b.preset and a.ordering == b.ordering
+            assert a.order == b.order and a.preset == b.preset and a.ordering == b.ordering and a.clamp == b.clamp
             for name in a.order:
                 assert getattr(b, name) == pytest.approx(getattr(a, name), abs=1e-6)
             if a.lighting is not None:
@@ -194,6 +203,27 @@ def test_bad_batches_raise_clear_errors():
         B.apply_photometric_batch(x.to(torch.int32), [sample_photometric("howard", rng)] * 2)
     with pytest.raises(ValueError, match="unknown photometric preset"):
         B.sample_batch_photometric("sepia", 2)
+    mixed = [sample_photometric("howard", rng), sample_photometric("howard", rng, clamp="each")]
+    with pytest.raises(ValueError, match="mixes clamp"):
+        B.apply_photometric_batch(x, mixed)
+    with pytest.raises(ValueError, match="hue"):
+        B.sample_batch_photometric("colorjitter", 2, hue=0.1, clamp="final")
+
+
+def test_fused_batch_matrices_match_the_per_image_matrix():
+    # the vectorised composition equals color.color_matrix sample by sample (float64 algebra)
+    from inception_aug.color import color_matrix
+
+    rng = np.random.default_rng(16)
+    imgs = _synthetic(5)
+    means = imgs.reshape(5, -1, 3).mean(axis=1)
+    for preset, opts in [("howard", {}), ("colorjitter", {"clamp": "final"})]:
+        ps = [sample_photometric(preset, rng, **opts) for _ in range(5)]
+        a, b = B.batch_color_matrices(B.params_to_batch(ps), torch.tensor(means))
+        for i, p in enumerate(ps):
+            m = color_matrix(p, means[i])
+            np.testing.assert_allclose(a[i].numpy(), m[:, :3], atol=1e-5)
+            np.testing.assert_allclose(b[i].numpy(), m[:, 3], atol=1e-3)
 
 
 @pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=pytest.mark.skipif(

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import colorsys
+import dataclasses
 import itertools
 import math
 
@@ -76,6 +77,23 @@ def ref_chain(img: np.ndarray, p: PhotometricParams) -> np.ndarray:
     if p.lighting is not None:
         x = ref_lighting(x, p.lighting)
     return x
+
+
+def ref_chain_unclamped(img: np.ndarray, p: PhotometricParams) -> np.ndarray:
+    """The chain on float64 values with no clamping or rounding between ops (fb.resnet.torch / timm
+    on float tensors), then one clamp to [0, 255] and one rounding."""
+    x = img.astype(np.float64)
+    w = W_HOWARD if p.preset == "howard" else W_TV
+    for op in p.order:
+        if op == "brightness":
+            x = p.brightness * x
+        elif op == "contrast":
+            x = p.contrast * x + (1 - p.contrast) * float((x @ w).mean())
+        elif op == "saturation":
+            x = p.saturation * x + (1 - p.saturation) * (x @ w)[..., None]
+    if p.lighting is not None:
+        x = x + 255.0 * (EIGVEC @ (np.asarray(p.lighting) * EIGVAL))
+    return _q(x)
 
 
 def _tf_rgb_to_hsv(r, g, b):
@@ -193,7 +211,8 @@ def test_tf_saturation_closed_form_with_out_of_range_values():
 
 # ---- presets ------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("preset,opts", [("howard", {}), ("colorjitter", {}), ("colorjitter", {"hue": 0.25}),
+@pytest.mark.parametrize("preset,opts", [("howard", {"clamp": "each"}), ("colorjitter", {}),
+                                         ("colorjitter", {"hue": 0.25}),
                                          ("colorjitter", {"brightness": (0.2, 1.9), "saturation": 0})])
 def test_preset_chain_matches_plain_reference(preset, opts):
     rng = np.random.default_rng(11)
@@ -205,6 +224,58 @@ def test_preset_chain_matches_plain_reference(preset, opts):
         # each op may land 1 level off near a rounding tie; a difference can pass through later ops
         assert np.abs(out - ref).max() <= 2, p
         assert (out == ref).mean() > 0.98, p
+
+
+@pytest.mark.parametrize("preset,opts", [("howard", {}), ("howard", {"clamp": "final", "lighting_std": 0.3}),
+                                         ("howard", {"saturation": 0, "lighting_std": 0}),
+                                         ("colorjitter", {"clamp": "final"}),
+                                         ("colorjitter", {"clamp": "final", "brightness": (0.2, 1.9)})])
+def test_fused_chain_matches_unclamped_float64_reference(preset, opts):
+    rng = np.random.default_rng(14)
+    img = _img(15, 24, 20)
+    worst, same = 0, []
+    for _ in range(40):
+        p = sample_photometric(preset, rng, **opts)
+        assert p.clamp == "final" and p.fused
+        out = apply_photometric(img, p).astype(int)
+        d = np.abs(out - ref_chain_unclamped(img, p))
+        worst = max(worst, int(d.max()))
+        same.append((d == 0).mean())
+    assert worst <= 1  # OpenCV's 8-bit transform is fixed point: 1 level near rounding ties
+    assert min(same) > 0.85 and np.mean(same) > 0.93
+
+
+def test_howard_defaults_to_final_clamp_and_each_is_the_per_op_rule():
+    rng = np.random.default_rng(16)
+    assert sample_photometric("howard", rng).clamp == "final"
+    assert sample_photometric("colorjitter", rng).clamp == "each"
+    # same generator state -> same numbers in both modes (clamp draws nothing)
+    a = sample_photometric("howard", np.random.default_rng(3))
+    b = sample_photometric("howard", np.random.default_rng(3), clamp="each")
+    assert dataclasses.replace(a, clamp="each") == b
+    # brightness x1.5 then contrast x0.5 on a bright image: per-op clamping loses the highlights
+    img = np.full((4, 4, 3), (200, 180, 20), dtype=np.uint8)
+    img[:2] = (240, 250, 30)
+    kw = dict(brightness=1.5, contrast=0.5)
+    final = apply_photometric(img, PhotometricParams("howard", ("brightness", "contrast"), **kw, clamp="final"))
+    each = apply_photometric(img, PhotometricParams("howard", ("brightness", "contrast"), **kw, clamp="each"))
+    p = PhotometricParams("howard", ("brightness", "contrast"), **kw, clamp="final")
+    np.testing.assert_array_equal(np.abs(final.astype(int) - ref_chain_unclamped(img, p)).max(), 0)
+    np.testing.assert_array_equal(each, ref_chain(img, dataclasses.replace(p, clamp="each")))
+    assert np.abs(final.astype(int) - each).max() >= 5
+    # the fused matrix itself: contrast mean of the brightened image, from the input's channel means
+    m = C.color_matrix(p, img.reshape(-1, 3).mean(axis=0))
+    g = 1.5 * float(img.reshape(-1, 3).mean(axis=0) @ W_HOWARD)
+    np.testing.assert_allclose(m, np.hstack([0.75 * np.eye(3), np.full((3, 1), 0.5 * g)]), rtol=1e-12)
+
+
+def test_final_clamp_refuses_hue():
+    with pytest.raises(ValueError, match="hue"):
+        sample_photometric("colorjitter", np.random.default_rng(0), hue=0.1, clamp="final")
+    with pytest.raises(ValueError, match="hue"):
+        PhotometricParams("colorjitter", ("hue",), hue=0.1, clamp="final")
+    with pytest.raises(ValueError, match="clamp must be one of"):
+        sample_photometric("howard", np.random.default_rng(0), clamp="never")
 
 
 @pytest.mark.parametrize("fast_mode", [False, True])
@@ -241,8 +312,10 @@ def test_real_photo_presets(imagenet_samples):
     img = cv2.resize(decode_image(path), (24, 18), interpolation=cv2.INTER_AREA)
     rng = np.random.default_rng(13)
     for _ in range(5):
-        p = sample_photometric("howard", rng)
+        p = sample_photometric("howard", rng, clamp="each")
         assert np.abs(apply_photometric(img, p).astype(int) - ref_chain(img, p)).max() <= 2
+        p = sample_photometric("howard", rng)
+        assert np.abs(apply_photometric(img, p).astype(int) - ref_chain_unclamped(img, p)).max() <= 1
         p = sample_photometric("tf-slim", rng)
         assert np.abs(apply_photometric(img, p).astype(int) - ref_tf_slim(img, p)).max() <= 1
 
