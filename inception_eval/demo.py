@@ -2,7 +2,8 @@
 
 ``inception-eval demo`` runs :func:`run_demo`: on ``../shared/data/small-classification`` (the
 10-class Imagenette subset, ImageFolder ``train/`` and ``val/``) it trains ``members`` tiny GoogLeNets
-(``width_mult`` 0.25, 112 px, different seeds) for a few epochs on a per-class subset of ``train/``,
+(``width_mult`` 0.25, 112 px, different seeds; the BatchNorm variant with milder crops, because the
+paper's LRN variant stays at chance after two short epochs) on a per-class subset of ``train/``,
 scores them on a per-class subset of ``val/`` with the ``center``, ``ten`` and ``paper144``
 protocols through the scoring engine (one pass per member, cached), runs the ensemble comparison
 and writes the report, CSV, JSON and plot. The defaults are sized to finish in a few minutes on two

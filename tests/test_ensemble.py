@@ -315,3 +315,20 @@ def test_plot_missing_matplotlib_message(small, tmp_path, monkeypatch):
     comp = E.compare(small["members"][:2], ["center"])
     with pytest.raises(plots.PlotUnavailable, match=r"'plot' extra"):
         plots.plot_cost_vs_error(comp, tmp_path / "p.png")
+
+
+def test_compare_beyond_exhaustive_uses_greedy_prefix_and_sample(small):
+    comp = E.compare(small["members"], ["center", "ten"], max_exhaustive=2, per_size=2, seed=5)
+    assert "greedy prefix" in comp.subset_rule and "seed 5" in comp.subset_rule
+    center = [c for c in comp.configs if c.protocol == "center"]
+    sizes = sorted({c.n_models for c in center})
+    assert sizes == [1, 2, 3, 4]
+    # greedy order at the baseline protocol (center): its prefixes are among the evaluated subsets
+    table = E.build_table([[(a, 1.0)] for a in small["protos"]["center"]], small["labels"])
+    path = E.greedy_path(table, stop=False)
+    got = {c.members for c in center}
+    for sub, _, _ in path:
+        assert tuple(f"m{i}" for i in sub) in got
+    count = {k: sum(1 for c in center if c.n_models == k) for k in sizes}
+    assert 2 <= count[1] <= 3 and 2 <= count[2] <= 3  # a sample of 2, plus the greedy prefix if not drawn
+    assert count[4] == 1  # C(4, 4) = 1 <= 2: all of them

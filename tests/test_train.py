@@ -38,7 +38,7 @@ def test_training_lowers_the_loss_and_saves_metadata(tiny_folder, tmp_path):
 
     cfg = TrainConfig(data=str(tiny_folder), out=str(tmp_path / "m.pt"), width_mult=0.125, size=48,
                       epochs=10, batch_size=6, lr=0.02, seed=0, photometric="none", crop_scale=(0.5, 1.0),
-                      threads=2)
+                      threads=1)
     names = sorted(d.name for d in tiny_folder.iterdir())
     paths = sorted(str(p) for p in tiny_folder.rglob("*.JPEG"))
     labels = [names.index(Path(p).parent.name) for p in paths]
