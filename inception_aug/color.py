@@ -521,6 +521,8 @@ def apply_photometric(img: np.ndarray, params: Optional[PhotometricParams], *,
         raise TypeError(f"apply_photometric expects PhotometricParams or None, got {type(params).__name__}")
     img = _check_image(img)
     if params.fused:
+        if dst is not None and not (dst.flags.c_contiguous and dst.shape == img.shape and dst.dtype == np.uint8):
+            dst = None
         return apply_color_matrix_u8(img, color_matrix(params, cv2.mean(img)), dst)
     if params.preset == "tf-slim":
         return _apply_tf_slim(img, params)

@@ -331,10 +331,14 @@ class InceptionTrainTransform:
         if params.image_size is not None and tuple(params.image_size) != input_size(src):
             raise ValueError(f"params were sampled for a {params.image_size} image, got {input_size(src)}")
         out = crop_resize(src, params.crop, self.out_size, params.interpolation, reduced_decode=self.reduced_decode)
+        # Flip and a fused colour matrix are per-pixel maps: run them in place when ``out`` is our
+        # own array (not a view of a caller's array, which resize returns for an exact-size crop).
+        own = out.base is None or not (isinstance(src, np.ndarray) and np.may_share_memory(out, src))
         if params.flip:
-            out = cv2.flip(out, 1)
+            out = cv2.flip(out, 1, dst=out) if own and out.flags.c_contiguous else cv2.flip(out, 1)
+            own = True
         if params.photometric is not None:
-            out = _color.apply_photometric(out, params.photometric)
+            out = _color.apply_photometric(out, params.photometric, dst=out if own else None)
         return out
 
     def apply(self, img: ImageInput, params: AugParams):

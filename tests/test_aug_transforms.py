@@ -106,6 +106,29 @@ def test_params_replay_flip_and_crop_geometry():
     json.dumps(p.to_dict())
 
 
+def test_in_place_flip_and_colour_never_touch_the_callers_array():
+    # an exact-size crop is a view of the input: flip and the fused colour matrix must not write into it
+    from inception_aug.color import apply_photometric, sample_photometric
+
+    a = _img(200, 150)
+    keep = a.copy()
+    t = InceptionTrainTransform(50, photometric="howard", output="numpy")
+    photo = sample_photometric("howard", np.random.default_rng(2))
+    assert photo.fused
+    box = CropBox(17, 23, 50, 50)
+    for flip in (False, True):
+        out = t.apply(a, AugParams(box, "bilinear", flip, photo, (200, 150)))
+        np.testing.assert_array_equal(a, keep)
+        view = a[23:73, 17:67]
+        ref = apply_photometric(np.ascontiguousarray(view[:, ::-1] if flip else view), photo)
+        np.testing.assert_array_equal(out, ref)  # crop, then flip, then the colour matrix
+    # a replayed draw gives the same pixels whether the crop array was ours or not
+    x, p = t(a, np.random.default_rng(7), return_params=True)
+    np.testing.assert_array_equal(t.apply(_jpeg_bytes(a, quality=100), p).shape, x.shape)
+    np.testing.assert_array_equal(t.apply(a, p), x)
+    np.testing.assert_array_equal(a, keep)
+
+
 def test_same_generator_state_same_result_and_presets():
     a = _img(300, 200)
     for name in ("paper", "torchvision", "tf-slim"):
