@@ -20,7 +20,7 @@ uses PIL's resize, the engine OpenCV's, so they are close but not equal), and th
 (``os.getloadavg``) before and after: the machine may be shared.
 
     python benchmarks/eval_throughput.py --quick     # 2 photos, 1 repeat (~1-2 min on 2 cores)
-    python benchmarks/eval_throughput.py             # 6 photos, 3 repeats (~10 min on 2 cores)
+    python benchmarks/eval_throughput.py             # 6 photos, 2 repeats (~5 min on 2 idle cores)
 """
 from __future__ import annotations
 
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="2 photos, 1 repeat")
     ap.add_argument("--images", type=int, default=6)
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--max-batch", type=int, default=144)
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--data", default=str(REPO / ".." / "shared" / "data" / "imagenet-samples"))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -237,6 +238,10 @@ def imagenet_val(folder: str | os.PathLike, *, labels: str | os.PathLike | None 
             classes = sorted(class_names)
         else:
             classes = sorted(set(wnid_of.values()))
+            if len(classes) != 1000:
+                warnings.warn(f"{labels}: no {LOC_SYNSETS} beside it and only {len(classes)} wnids in the file: "
+                              "class indices are ranks among those wnids, not the 1000-class index (a checkpoint "
+                              "with class names remaps them by name)", stacklevel=2)
         ids = sorted(wnid_of)
         wnids = [wnid_of[i] for i in ids]
     else:

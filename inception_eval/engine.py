@@ -360,6 +360,17 @@ def score(checkpoint: Any, dataset: ImageDataset | str | os.PathLike, protocols:
         raise ValueError(f"precision must be fp32, bf16 or fp16, got {precision!r}")
     if max_batch < 1:
         raise ValueError(f"max_batch must be >= 1, got {max_batch}")
+    # Settings errors must fail here, not surface as every image being "unreadable".
+    from inception_eval import views as _views
+
+    allowed = getattr(_views, "VIEW_INTERPOLATIONS", None)
+    if allowed is not None and interpolation not in allowed:
+        raise ValueError(f"unknown interpolation {interpolation!r}; expected one of {allowed}")
+    if _average_views is not None:
+        from inception_eval.aggregate import METHODS
+
+        if averaging not in METHODS:
+            raise ValueError(f"unknown averaging method {averaging!r}; expected one of {METHODS}")
 
     # -- model and its metadata
     if isinstance(checkpoint, (str, os.PathLike)):
@@ -378,6 +389,9 @@ def score(checkpoint: Any, dataset: ImageDataset | str | os.PathLike, protocols:
     num_classes = int(getattr(info, "num_classes", None) or getattr(model, "num_classes", 0) or (len(names) if names else 0))
     if num_classes <= 0:
         raise ValueError("cannot tell the model's number of classes; pass a checkpoint with metadata")
+    if any(h != "main" for h in heads) and (getattr(model, "aux_logits", None) is False
+                                           or getattr(info, "aux_logits", None) is False):
+        raise ValueError(f"heads {heads} requested but the model has no auxiliary heads")
 
     # -- data
     ds = dataset if isinstance(dataset, ImageDataset) else open_dataset(dataset)

@@ -238,3 +238,15 @@ def test_class_names_checked_against_checkpoint(tmp_path, imagenet_samples):
     res = engine.score(tiny(), ds, ["center"], crop_size=CROP, class_names=[f"c{i}" for i in range(10)],
                        class_map="index", workers=0, progress=False)
     assert res.labels.tolist() == [0, 1]
+
+
+def test_bad_settings_fail_before_any_image(imagenet_samples):
+    ds = photos_dataset(imagenet_samples).subset([0])
+    kw = dict(crop_size=CROP, workers=0, progress=False)
+    for bad, match in ((dict(interpolation="lanczos"), "interpolation"), (dict(averaging="median"), "averaging"),
+                       (dict(heads=("main", "aux3")), "unknown heads"), (dict(precision="int8"), "precision"),
+                       (dict(max_batch=0), "max_batch")):
+        with pytest.raises(ValueError, match=match):
+            engine.score(tiny(), ds, ["center"], **kw, **bad)
+    with pytest.raises(ValueError, match="unknown protocol"):
+        engine.score(tiny(), ds, ["paper145"], **kw)
