@@ -268,17 +268,19 @@ def _decode_pil(data: bytes, name: str, reduce: int, orient: bool) -> np.ndarray
         raise ImageDecodeError(name, f"unsupported pixel format {im.mode!r} ({e})") from None
 
 
-def _decode_fast(data: bytes, hdr: ImageHeader, reduce: int) -> Optional[np.ndarray]:
+def _decode_fast(data: bytes, hdr: ImageHeader, reduce: int, fast_dct: bool = False) -> Optional[np.ndarray]:
     """simplejpeg decode at 1/reduce (stored orientation); None when simplejpeg refuses."""
     assert _sj is not None
     try:
         if reduce > 1:
             # simplejpeg picks the smallest n/8 scale meeting both minimums -> exactly 1/reduce.
+            # (Only 1/2, 1/4, 1/8 are offered: libjpeg-turbo's 3/8..7/8 IDCTs are plain C and
+            # measured slower than the full 8/8 decode here.)
             return _sj.decode_jpeg(
-                data, colorspace="RGB",
+                data, colorspace="RGB", fastdct=fast_dct, fastupsample=fast_dct,
                 min_height=-(-hdr.height // reduce), min_width=-(-hdr.width // reduce),
             )
-        return _sj.decode_jpeg(data, colorspace="RGB")
+        return _sj.decode_jpeg(data, colorspace="RGB", fastdct=fast_dct, fastupsample=fast_dct)
     except (ValueError, RuntimeError):
         return None  # truncated, corrupt or unsupported: PIL gives the verdict (and the message)
 
@@ -290,6 +292,7 @@ def decode_image(
     orient: bool = True,
     data: Optional[bytes] = None,
     header: Optional[ImageHeader] = None,
+    fast_dct: bool = False,
 ) -> np.ndarray:
     """Decode ``src`` (path or encoded bytes) to an RGB uint8 array of shape (H, W, 3).
 
@@ -298,7 +301,10 @@ def decode_image(
     16-bit images become 8-bit RGB. ``reduce`` in {1, 2, 4, 8} asks for libjpeg DCT-scaled
     decoding of JPEGs (output ceil(W / reduce) x ceil(H / reduce)); other formats ignore it. The
     returned shape is the truth. ``data``/``header`` let callers that already read the bytes or
-    parsed the header skip that work. Raises :class:`ImageDecodeError` naming the file and reason.
+    parsed the header skip that work. ``fast_dct=True`` asks libjpeg-turbo (fast path only) for its
+    fast integer IDCT and plain chroma upsampling: ~5% less decode time here, pixels a few levels
+    off the accurate decode (PIL-fallback images are unaffected). Raises :class:`ImageDecodeError`
+    naming the file and reason.
     """
     if reduce not in REDUCE_FACTORS:
         raise ValueError(f"reduce must be one of {REDUCE_FACTORS}, got {reduce!r}")
@@ -309,7 +315,7 @@ def decode_image(
         raise ImageDecodeError(name, "empty file")
     hdr = header if header is not None else _jpeg_header(data)
     if hdr is not None and hdr.fast:
-        img = _decode_fast(data, hdr, reduce)
+        img = _decode_fast(data, hdr, reduce, fast_dct)
         if img is not None:
             if orient and hdr.orientation != 1:
                 img = np.ascontiguousarray(apply_orientation(img, hdr.orientation))

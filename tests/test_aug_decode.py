@@ -82,6 +82,18 @@ def test_reduce_gives_ceil_size_and_equals_pil_draft(reduce):
     np.testing.assert_array_equal(out, np.asarray(ref.convert("RGB")))
 
 
+def test_fast_dct_option_is_close_and_keeps_shape_and_orientation(imagenet_samples):
+    # libjpeg-turbo's fast IDCT + plain upsampling: same geometry, pixels a few levels off on average
+    for p in sorted(imagenet_samples.glob("*.JPEG"))[::23]:
+        for reduce in (1, 2):
+            ref = decode_image(p, reduce=reduce).astype(int)
+            fast = decode_image(p, reduce=reduce, fast_dct=True).astype(int)
+            assert fast.shape == ref.shape
+            assert np.abs(fast - ref).mean() < 3.0, p
+    p = imagenet_samples / "n02951585_can_opener.JPEG"  # EXIF 6
+    assert decode_image(p, fast_dct=True).shape == (392, 294, 3)
+
+
 def test_reduce_with_orientation_rotates_the_reduced_image():
     data = _jpeg(_photo(80, 40), orientation=6)
     assert decode_image(data, reduce=2).shape == (40, 20, 3)
