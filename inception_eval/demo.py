@@ -52,8 +52,8 @@ class DemoConfig:
     out: str = "demo-out"
     data: str | None = None
     members: int = 3
-    epochs: int = 2
-    train_per_class: int = 50
+    epochs: int = 3
+    train_per_class: int = 80
     val_per_class: int = 5
     width_mult: float = 0.25
     size: int = 112
@@ -64,7 +64,8 @@ class DemoConfig:
     variant: str = "torchvision"
     crop_scale: tuple[float, float] = (0.25, 1.0)
     photometric: str = "none"
-    threads: int | None = None
+    # One torch thread: on this shared 2-core machine 2 threads trained ~4x slower (measured).
+    threads: int | None = 1
     workers: int = 0
     protocols: tuple[str, ...] = ("center", "ten", "paper144")
 

@@ -24,7 +24,8 @@ def register(subparsers) -> None:
     p.add_argument("--val-per-class", type=int, default=d.val_per_class)
     p.add_argument("--width-mult", type=float, default=d.width_mult)
     p.add_argument("--size", type=int, default=d.size)
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=d.threads,
+                   help="torch CPU threads (default 1: fastest when other jobs share the cores)")
     p.add_argument("--workers", type=int, default=d.workers, help="decode workers for training and scoring")
     p.set_defaults(func=run)
 
