@@ -1,6 +1,7 @@
 """Training-augmentation throughput on one core: encoded JPEG bytes in memory -> normalised
 float32 CHW tensor (224 x 224), this toolkit vs albumentations 2.0.8 vs torchvision (if importable)
-vs decode only (PIL, cv2, simplejpeg).
+vs decode only (PIL, cv2, simplejpeg; simplejpeg also with fastdct+fastupsample, the baseline
+for our ``fast_dct`` row).
 
     python benchmarks/aug_throughput.py            # full run (115 photos + large versions)
     python benchmarks/aug_throughput.py --quick    # 24 photos, 3 repeats
@@ -70,6 +71,10 @@ def pipelines(seed: int = 0) -> dict[str, Callable[[bytes], object]]:
 
     paper = InceptionTrainTransform.from_preset("paper")
     p["ours: paper (howard)"] = lambda b: paper(b, rng)
+    each = InceptionTrainTransform.from_preset("paper", photometric_options={"clamp": "each"})
+    p["ours: paper (howard, clamp=each)"] = lambda b: each(b, rng)
+    fast = InceptionTrainTransform.from_preset("paper", fast_dct=True)
+    p["ours: paper (howard), fast_dct"] = lambda b: fast(b, rng)
     cj = InceptionTrainTransform.from_preset("paper", photometric="colorjitter")
     p["ours: paper crop + colorjitter"] = lambda b: cj(b, rng)
     none = InceptionTrainTransform.from_preset("paper", photometric="none")
@@ -112,6 +117,9 @@ def pipelines(seed: int = 0) -> dict[str, Callable[[bytes], object]]:
     p["decode only: PIL"] = lambda b: np.asarray(Image.open(io.BytesIO(b)).convert("RGB"))
     p["decode only: cv2"] = lambda b: cv2.imdecode(np.frombuffer(b, np.uint8), cv2.IMREAD_COLOR)
     p["decode only: simplejpeg"] = lambda b: simplejpeg.decode_jpeg(b, colorspace="RGB")
+    # Same libjpeg-turbo options as the fast_dct row above (the honest baseline for it).
+    p["decode only: simplejpeg fastdct+fastupsample"] = lambda b: simplejpeg.decode_jpeg(
+        b, colorspace="RGB", fastdct=True, fastupsample=True)
     # Not a competitor (different output size): how much libjpeg DCT scaling saves at all.
     p["(reference) simplejpeg at 1/4 size"] = lambda b: decode_image(b, reduce=4)
     return p
@@ -140,6 +148,61 @@ def measure(images: list[bytes], pipes: dict[str, Callable], repeats: int,
     return {n: {"images_per_s": len(images) / statistics.median(t), "repeats_s": t} for n, t in times.items()}
 
 
+def breakdown(images: list[bytes], repeats: int, seed: int = 0) -> dict[str, float]:
+    """Where the time of the ``paper`` pipeline goes: every stage timed on the SAME draws (one
+    ``AugParams`` per image, sampled once), CPU ms per image, median over repeats. The stages run in
+    pipeline order per image, so cache effects after the decode are included. ``crop+resize`` is
+    ``crop_resize`` minus the decode it does (the decode is timed separately with the same reduce);
+    ``resize <method>`` is the mean per sample of that method."""
+    from inception_aug import color
+    from inception_aug.transforms import choose_reduce, crop_resize, input_size, load_input
+
+    t = InceptionTrainTransform.from_preset("paper")
+    each = InceptionTrainTransform.from_preset("paper", photometric_options={"clamp": "each"})
+    rng = np.random.default_rng(seed)
+    srcs = [load_input(b) for b in images]
+    params = [t.sample(*input_size(s), rng) for s in srcs]
+    params_each = [p.__class__(p.crop, p.interpolation, p.flip,
+                               color.PhotometricParams(**{**p.photometric.__dict__, "clamp": "each"}), p.image_size)
+                   for p in params]
+    clock = time.process_time
+    runs: dict[str, list[float]] = {}
+    for _ in range(repeats):
+        acc: dict[str, float] = {}
+        per_method: dict[str, list[float]] = {}
+        for b, src, p, pe in zip(images, srcs, params, params_each):
+            t0 = clock()
+            load_input(b)
+            t.sample(*input_size(src), rng)  # a throw-away draw (the timed params were sampled above)
+            t1 = clock()
+            r = choose_reduce(p.crop, t.out_size) if src.header.jpeg else 1
+            decode_image(src.name, reduce=r, data=src.data, header=src.header)
+            t2 = clock()
+            out = crop_resize(src, p.crop, t.out_size, p.interpolation)
+            t3 = clock()
+            out2 = out.copy()
+            t4 = clock()
+            if p.flip:
+                cv2.flip(out, 1, dst=out)
+            t5 = clock()
+            color.apply_photometric(out2, pe.photometric)
+            t6 = clock()
+            color.apply_photometric(out, p.photometric, dst=out)
+            t7 = clock()
+            t.normalize(out)
+            t8 = clock()
+            for k, v in (("header + sample (Python)", t1 - t0), ("decode", t2 - t1), ("crop+resize", t3 - t2 - (t2 - t1)),
+                         ("flip", t5 - t4), ("colour, clamp=each", t6 - t5), ("colour, clamp=final (fused)", t7 - t6),
+                         ("normalise (LUT to CHW float)", t8 - t7)):
+                acc[k] = acc.get(k, 0.0) + v
+            per_method.setdefault(p.interpolation, []).append(t3 - t2 - (t2 - t1))
+        for k, v in acc.items():
+            runs.setdefault(k, []).append(1e3 * v / len(images))
+        for k, v in per_method.items():
+            runs.setdefault(f"resize {k} (mean per sample of it)", []).append(1e3 * sum(v) / len(v))
+    return {k: statistics.median(v) for k, v in runs.items()}
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="24 photos, 3 repeats")
@@ -164,17 +227,22 @@ def main(argv: list[str] | None = None) -> dict:
     for set_name, images in sets.items():
         clock = time.process_time if args.clock == "cpu" else time.perf_counter
         res = measure(images, pipelines(), repeats, clock)
-        dec = {k: v["images_per_s"] for k, v in res.items() if k.startswith("decode only")}  # full size
+        # full size, accurate IDCT (the fast-IDCT decoder is the baseline of the fast_dct row only)
+        dec = {k: v["images_per_s"] for k, v in res.items() if k.startswith("decode only") and "fastdct" not in k}
         fastest = max(dec, key=dec.get)
         ours = res["ours: paper (howard)"]["images_per_s"]
         ratios = {"fastest_decoder": fastest}
         if "albumentations 2.0.8" in res:
             alb = res["albumentations 2.0.8"]["images_per_s"]
             ratios["paper_vs_albumentations"] = ours / alb
+            ratios["paper_clamp_each_vs_albumentations"] = res["ours: paper (howard, clamp=each)"]["images_per_s"] / alb
             ratios["paper_colorjitter_vs_albumentations"] = res["ours: paper crop + colorjitter"]["images_per_s"] / alb
         ratios["paper_vs_fastest_decode"] = ours / dec[fastest]
+        ratios["paper_fast_dct_vs_simplejpeg_fastdct"] = (res["ours: paper (howard), fast_dct"]["images_per_s"]
+                                                          / res["decode only: simplejpeg fastdct+fastupsample"]["images_per_s"])
         ratios["paper_no_colour_vs_fastest_decode"] = res["ours: paper crop, no colour"]["images_per_s"] / dec[fastest]
-        result["sets"][set_name] = {"pipelines": res, "ratios": ratios}
+        result["sets"][set_name] = {"pipelines": res, "ratios": ratios,
+                                    "breakdown_ms": breakdown(images, repeats)}
     print(json.dumps(result, indent=1))
     if args.json:
         args.json.write_text(json.dumps(result, indent=1))
@@ -189,6 +257,12 @@ def main(argv: list[str] | None = None) -> dict:
             continue
         cells = [f"{result['sets'][s]['ratios'][key]:.2f}x" for s in sets]
         print(f"| ratio {key} | " + " | ".join(cells) + " |")
+    print()
+    print("| `paper` stage (same draws, CPU ms / image) | " + " | ".join(sets) + " |")
+    print("| --- | " + " | ".join("---:" for _ in sets) + " |")
+    for key in result["sets"]["imagenet"]["breakdown_ms"]:
+        cells = [f"{result['sets'][s]['breakdown_ms'].get(key, float('nan')):.3f}" for s in sets]
+        print(f"| {key} | " + " | ".join(cells) + " |")
     return result
 
 
