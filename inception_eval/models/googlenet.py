@@ -363,6 +363,9 @@ def googlenet(variant: str = "paper", num_classes: int = 1000, aux_logits: bool 
         aux_dropout: aux-head dropout probability (0.7 in both references).
 
     Weights are freshly initialised from torch's global RNG (seed with ``torch.manual_seed``).
+    Input: float (B, 3, H, W), normalised, H and W >= ``MIN_INPUT_SIZE[variant]`` (31 px paper,
+    15 px torchvision). Output: train mode ``GoogLeNetOutputs(logits, aux1, aux2)``; eval mode
+    logits (B, num_classes), or the named tuple with ``model(x, return_aux=True)``.
     """
     return GoogLeNet(GoogLeNetConfig(variant=variant, num_classes=num_classes, aux_logits=aux_logits,
                                      width_mult=float(width_mult), transform_input=transform_input,
