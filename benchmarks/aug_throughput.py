@@ -193,7 +193,7 @@ def breakdown(images: list[bytes], repeats: int, seed: int = 0) -> dict[str, flo
             t8 = clock()
             for k, v in (("header + sample (Python)", t1 - t0), ("decode", t2 - t1), ("crop+resize", t3 - t2 - (t2 - t1)),
                          ("flip", t5 - t4), ("colour, clamp=each", t6 - t5), ("colour, clamp=final (fused)", t7 - t6),
-                         ("normalise (LUT to CHW float)", t8 - t7)):
+                         ("normalise (uint8 HWC -> float CHW)", t8 - t7)):
                 acc[k] = acc.get(k, 0.0) + v
             per_method.setdefault(p.interpolation, []).append(t3 - t2 - (t2 - t1))
         for k, v in acc.items():
