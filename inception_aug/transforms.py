@@ -154,34 +154,35 @@ _PLANES = threading.local()
 class ToNormalizedTensor:
     """(H, W, 3) uint8 RGB -> float32 CHW torch tensor ``(x / 255 - mean) / std``.
 
-    ``mean`` and ``std`` are per channel on the [0, 1] scale. The image is split into CHW uint8
-    planes (a per-thread buffer reused across calls: fresh planes per call cost page faults), then
-    converted to a fresh float32 tensor and mapped by ``x * (1 / (255 std)) - mean / std`` in place
-    (float32: within 4e-7 of the float64 formula, ~1 ulp). Measured 39 us per 224x224 image vs 55 us for
-    three ``cv2.LUT`` lookups into CHW planes (the previous kernel, identical to 1e-6).
+    ``mean`` and ``std`` are per channel on the [0, 1] scale. One lookup table per channel
+    (256 float32 values) applied by ``cv2.LUT`` straight into the CHW planes: no float
+    intermediate, one pass over the pixels. In the pipeline (after a JPEG decode, outputs kept
+    alive as in a batch) this measured ~20% faster than with fresh planes and ~25% faster than a
+    torch ``x.float() * scale + shift`` (which wins only in a warm loop).
     """
 
     def __init__(self, mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> None:
-        import torch
-
         if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
             raise ValueError(f"mean and std need 3 values each, std > 0; got {mean}, {std}")
         self.mean = tuple(float(m) for m in mean)
         self.std = tuple(float(s) for s in std)
-        self._scale = torch.tensor([1.0 / (255.0 * s) for s in self.std], dtype=torch.float32).view(3, 1, 1)
-        self._shift = torch.tensor([-m / s for m, s in zip(self.mean, self.std)], dtype=torch.float32).view(3, 1, 1)
+        v = np.arange(256, dtype=np.float64) / 255.0
+        self._luts = [((v - m) / s).astype(np.float32).reshape(1, 256) for m, s in zip(self.mean, self.std)]
 
     def __call__(self, img: np.ndarray):
         import torch
 
         h, w = img.shape[:2]
-        buf = getattr(_PLANES, "buf", None)
-        if buf is None or buf[0].shape[1:] != (h, w):
-            planes = np.empty((3, h, w), dtype=np.uint8)
-            buf = (planes, [planes[0], planes[1], planes[2]], torch.from_numpy(planes))
-            _PLANES.buf = buf
-        cv2.split(img, buf[1])  # writes into the reused planes
-        return buf[2].float().mul_(self._scale).add_(self._shift)  # .float() makes a fresh tensor
+        out = np.empty((3, h, w), dtype=np.float32)
+        # Split into per-thread uint8 planes reused across calls: three fresh 50 KB planes per call
+        # cost more (page faults) than the split itself (measured 35 vs 4 us at 224x224).
+        planes = getattr(_PLANES, "buf", None)
+        if planes is None or planes[0].shape != (h, w):
+            planes = [np.empty((h, w), dtype=np.uint8) for _ in range(3)]
+            _PLANES.buf = planes
+        for c, plane in enumerate(cv2.split(img, planes)):
+            cv2.LUT(plane, self._luts[c], dst=out[c])
+        return torch.from_numpy(out)
 
     def __repr__(self) -> str:
         return f"ToNormalizedTensor(mean={self.mean}, std={self.std})"
