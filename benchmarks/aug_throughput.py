@@ -5,6 +5,7 @@ for our ``fast_dct`` row).
 
     python benchmarks/aug_throughput.py            # full run (115 photos + large versions)
     python benchmarks/aug_throughput.py --quick    # 24 photos, 3 repeats
+    python benchmarks/aug_throughput.py --alternatives   # measured alternatives not adopted
 
 Two image sets, both from ../shared/data/imagenet-samples:
 - "imagenet": the JPEG files as they are (median 500x375).
@@ -203,6 +204,109 @@ def breakdown(images: list[bytes], repeats: int, seed: int = 0) -> dict[str, flo
     return {k: statistics.median(v) for k, v in runs.items()}
 
 
+def _box_taps(s: float) -> np.ndarray:
+    """1-D weights of a continuous box of width ``s`` (> 1) centred on a pixel centre, integrated
+    over unit pixels (the prefilter of the rejected area approximation)."""
+    r = s / 2
+    n = int(np.ceil(r - 0.5))
+    taps = [max(0.0, min(k + 0.5, r) - max(k - 0.5, -r)) for k in range(-n, n + 1)]
+    return (np.array(taps) / s).astype(np.float32)
+
+
+def alternatives(images: list[bytes], repeats: int = 3, seed: int = 0) -> dict:
+    """Measured alternatives that were NOT adopted (CPU ms per image, best of ``repeats``):
+    colour + normalisation fused in one float32 transform; libjpeg-turbo DCT scales n/8; faster
+    stand-ins for OpenCV INTER_AREA at non-integer shrink (with their pixel difference)."""
+    from torch.utils.data import default_collate
+
+    from inception_aug import color
+    from inception_aug.sampling import sample_crop
+    from inception_aug.transforms import ToNormalizedTensor
+
+    rng = np.random.default_rng(seed)
+    clock = time.process_time
+
+    def best(fn, items) -> float:
+        out = []
+        for _ in range(repeats):
+            t0 = clock()
+            for it in items:
+                fn(it)
+            out.append((clock() - t0) / len(items) * 1e3)
+        return min(out)
+
+    res: dict[str, dict[str, float]] = {}
+    # colour + normalisation on 224x224 crops of the photos
+    crops = [cv2.resize(decode_image(b), (224, 224), interpolation=cv2.INTER_AREA) for b in images]
+    draws = [color.sample_photometric("howard", rng) for _ in crops]
+    norm = ToNormalizedTensor(MEAN, STD)
+    scale = np.array([1 / (255 * s) for s in STD])
+    shift = np.array([-m / s for m, s in zip(MEAN, STD)])
+    lo, hi = tuple(shift) + (0.0,), tuple(shift + 255 * scale) + (0.0,)
+
+    def ours(i):
+        return norm(color.apply_photometric(crops[i], draws[i]))
+
+    def fused_float(i, contiguous=False):
+        m = color.color_matrix(draws[i], cv2.mean(crops[i]))
+        m = m * scale[:, None]
+        m[:, 3] += shift
+        x = crops[i].astype(np.float32)
+        cv2.transform(x, m, dst=x)
+        cv2.max(x, lo, dst=x)
+        cv2.min(x, hi, dst=x)
+        t = torch.from_numpy(x).permute(2, 0, 1)
+        return t.contiguous() if contiguous else t
+
+    idx = list(range(len(crops)))
+    batch_cl = [fused_float(i) for i in idx[:32]]
+    batch_c = [t.contiguous() for t in batch_cl]
+    res["colour + normalise, 224x224"] = {
+        "ours: 8-bit colour matrix + cv2.LUT normalise": best(ours, idx),
+        "float32 fused transform, channels-last view": best(fused_float, idx),
+        "float32 fused transform, made contiguous": best(lambda i: fused_float(i, True), idx),
+        "default_collate of 32 channels-last tensors, per image": best(lambda _: default_collate(batch_cl), [0]) / 32,
+        "default_collate of 32 contiguous tensors, per image": best(lambda _: default_collate(batch_c), [0]) / 32,
+    }
+    # DCT scales
+    sizes = [simplejpeg.decode_jpeg_header(b)[:2] for b in images]
+    res["simplejpeg decode at scale n/8"] = {
+        f"{n}/8": best(lambda i: simplejpeg.decode_jpeg(images[i], colorspace="RGB", min_height=-(-sizes[i][0] * n // 8),
+                                                        min_width=-(-sizes[i][1] * n // 8)), idx)
+        for n in range(1, 9)}
+    # area at shrink factors above 1 (the slow case), on paper crops of the full photos
+    full = [decode_image(b) for b in images]
+    views = []
+    for im in full:
+        for _ in range(4):
+            b = sample_crop(im.shape[1], im.shape[0], rng)
+            if b.w > 224 * 1.05 and b.h > 224 * 1.05:
+                views.append(im[b.y:b.y + b.h, b.x:b.x + b.w])
+
+    def exact(v):
+        return cv2.resize(v, (224, 224), interpolation=cv2.INTER_AREA)
+
+    def prefilter(v):
+        sx, sy = v.shape[1] / 224, v.shape[0] / 224
+        f = cv2.sepFilter2D(v, -1, _box_taps(sx), _box_taps(sy), borderType=cv2.BORDER_REPLICATE)
+        return cv2.resize(f, (224, 224), interpolation=cv2.INTER_LINEAR)
+
+    def as_float(v):
+        return cv2.convertScaleAbs(cv2.resize(v.astype(np.float32), (224, 224), interpolation=cv2.INTER_AREA))
+
+    ref = [exact(v).astype(np.int16) for v in views]
+    d = [np.abs(prefilter(v).astype(np.int16) - r) for v, r in zip(views, ref)]
+    res[f"area, shrink > 1.05 ({len(views)} paper crops)"] = {
+        "cv2 INTER_AREA (exact)": best(exact, views),
+        "float32 input INTER_AREA": best(as_float, views),
+        "box prefilter + bilinear": best(prefilter, views),
+        "box prefilter + bilinear: mean |diff| (levels)": float(np.mean([x.mean() for x in d])),
+        "box prefilter + bilinear: max |diff| (levels)": float(max(x.max() for x in d)),
+        "cv2 INTER_LINEAR (reference)": best(lambda v: cv2.resize(v, (224, 224)), views),
+    }
+    return res
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="24 photos, 3 repeats")
@@ -211,9 +315,20 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--clock", choices=("cpu", "wall"), default="cpu",
                     help="cpu: process CPU time (robust on a shared machine; one thread, so it is "
                          "the one-core cost); wall: perf_counter")
+    ap.add_argument("--alternatives", action="store_true",
+                    help="only measure the alternatives that were not adopted (ImageNet-size photos)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     cv2.setNumThreads(0)
+    if args.alternatives:
+        images = load_sets(24 if args.quick else 60)["imagenet"]
+        alt = alternatives(images, args.repeats or 3)
+        print(json.dumps(alt, indent=1))
+        for group, rows in alt.items():
+            print(f"\n| {group} | CPU ms / image (or as named) |\n| --- | ---: |")
+            for k, v in rows.items():
+                print(f"| {k} | {v:.3f} |")
+        return alt
     n, repeats = (24, 3) if args.quick else (None, 7)
     repeats = args.repeats or repeats
     sets = load_sets(n)
