@@ -30,12 +30,10 @@ skipped and listed with the reason in ``ScoreResult.skipped``; they are excluded
 """
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -43,10 +41,13 @@ import torch
 
 from inception_aug.decode import ImageDecodeError, decode_image
 from inception_eval import metrics
+from inception_eval.aggregate import METHODS as AVERAGING_METHODS
+from inception_eval.aggregate import average_views as _average_views
 from inception_eval.data import ImageDataset, align_classes, open_dataset
 from inception_eval.protocols import Protocol, get_protocol, union_views
 from inception_eval.store import DONE, PENDING, SKIPPED, CacheKey, ResultStore, open_store, store_folder
-from inception_eval.views import DEFAULT_INTERPOLATION, cut_views
+from inception_eval.models.inference import prepare_for_inference
+from inception_eval.views import DEFAULT_INTERPOLATION, VIEW_INTERPOLATIONS, cut_views
 
 HEADS: tuple[str, ...] = ("main", "aux1", "aux2")
 DEFAULT_MAX_BATCH = 256
@@ -61,29 +62,9 @@ class StrictModeError(RuntimeError):
     """``strict=True`` and an image could not be read."""
 
 
-# ------------------------------------------------------------------------------------------------
-# Collaborators (contract in docs/architecture.md). Fallbacks below are only used until the owning
-# module lands and are marked FALLBACK.
-# ------------------------------------------------------------------------------------------------
-try:
-    from inception_eval.aggregate import average_views as _average_views
-except ImportError:  # FALLBACK until inception_eval.aggregate lands
-    _average_views = None
-
-
 def average_views(scores: np.ndarray, weights: np.ndarray, method: str = "softmax_mean") -> np.ndarray:
-    """Probabilities (C,) from view scores (V, C) with view weights (V,) (see ``aggregate``)."""
-    if _average_views is not None:
-        out = _average_views(scores, weights, method=method)
-        return np.asarray(out.detach().cpu() if isinstance(out, torch.Tensor) else out, dtype=np.float32)
-    # FALLBACK: softmax mean only.
-    if method != "softmax_mean":
-        raise ValueError(f"averaging {method!r} needs inception_eval.aggregate")
-    s = np.asarray(scores, dtype=np.float64)
-    e = np.exp(s - s.max(axis=1, keepdims=True))
-    p = e / e.sum(axis=1, keepdims=True)
-    w = np.asarray(weights, dtype=np.float64)
-    return (w[:, None] * p).sum(0).astype(np.float32) / np.float32(w.sum())
+    """Probabilities (C,) float32 from view scores (V, C) with view weights (V,) (``aggregate``)."""
+    return np.asarray(_average_views(scores, weights, method=method), dtype=np.float32)
 
 
 def _load_checkpoint(path):
@@ -93,30 +74,7 @@ def _load_checkpoint(path):
 
 
 def _prepare(model: torch.nn.Module, device: str, precision: str):
-    try:
-        from inception_eval.models.inference import prepare_for_inference
-    except ImportError:  # FALLBACK until inception_eval.models.inference lands
-        return _FallbackInference(model, device, precision)
     return prepare_for_inference(model, device=device, precision=precision, channels_last=True)
-
-
-class _FallbackInference:  # FALLBACK: eval mode, channels_last, autocast for bf16/fp16
-    def __init__(self, model: torch.nn.Module, device: str, precision: str) -> None:
-        self.model = model.eval().to(device).to(memory_format=torch.channels_last)
-        self.device, self.precision = torch.device(device), precision
-
-    @torch.inference_mode()
-    def __call__(self, x: torch.Tensor, **kw):
-        x = x.to(self.device).contiguous(memory_format=torch.channels_last)
-        dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[self.precision]
-        if dtype is None:
-            out = self.model(x, **kw)
-        else:
-            with torch.autocast(self.device.type, dtype=dtype):
-                out = self.model(x, **kw)
-        if isinstance(out, tuple):
-            return type(out)(*(None if o is None else o.float() for o in out))
-        return out.float()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -361,16 +319,10 @@ def score(checkpoint: Any, dataset: ImageDataset | str | os.PathLike, protocols:
     if max_batch < 1:
         raise ValueError(f"max_batch must be >= 1, got {max_batch}")
     # Settings errors must fail here, not surface as every image being "unreadable".
-    from inception_eval import views as _views
-
-    allowed = getattr(_views, "VIEW_INTERPOLATIONS", None)
-    if allowed is not None and interpolation not in allowed:
-        raise ValueError(f"unknown interpolation {interpolation!r}; expected one of {allowed}")
-    if _average_views is not None:
-        from inception_eval.aggregate import METHODS
-
-        if averaging not in METHODS:
-            raise ValueError(f"unknown averaging method {averaging!r}; expected one of {METHODS}")
+    if interpolation not in VIEW_INTERPOLATIONS:
+        raise ValueError(f"unknown interpolation {interpolation!r}; expected one of {VIEW_INTERPOLATIONS}")
+    if averaging not in AVERAGING_METHODS:
+        raise ValueError(f"unknown averaging method {averaging!r}; expected one of {AVERAGING_METHODS}")
 
     # -- model and its metadata
     if isinstance(checkpoint, (str, os.PathLike)):
