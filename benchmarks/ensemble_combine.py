@@ -1,8 +1,10 @@
 """Benchmark: combine stored per-image probabilities into every ensemble configuration.
 
 Times what ``inception-eval compare`` does after scoring: all 2**7 - 1 = 127 subsets of 7 members x 3
-protocols over 50,000 images x 1,000 classes of synthetic probabilities stored as float32 ``.npy``
-files (one per member and protocol, read in row chunks). Target: < 10 s on one core, peak RSS < 4 GB.
+protocols over 50,000 images x 1,000 classes of synthetic probabilities stored as the scoring
+engine's result store keeps them (``inception_eval/store.py``: one folder per member, headerless
+little-endian float32 C-order ``probs.<k>.f32`` per protocol, (N, C)), read in row chunks. Target:
+< 10 s on one core, peak RSS < 4 GB.
 
 Synthetic data: logits = shared per-image noise (what all members find hard) + per-member noise,
 with a boost on the true class tuned so a single member has ~70% top-1; probabilities = softmax.
@@ -34,19 +36,23 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def _write_npy_chunks(path: Path, shape: tuple[int, int], chunks) -> None:
-    from numpy.lib import format as npf
-
+def _write_f32_chunks(path: Path, chunks) -> None:
+    """Headerless little-endian float32 rows, as the engine's store writes ``probs.<k>.f32``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "wb") as f:
-        npf.write_array_header_1_0(f, {"descr": npf.dtype_to_descr(np.dtype(np.float32)),
-                                       "fortran_order": False, "shape": shape})
         for block in chunks:
-            np.ascontiguousarray(block, dtype=np.float32).tofile(f)
+            np.ascontiguousarray(block, dtype="<f4").tofile(f)
+
+
+def _source(data: Path, p: int, m: int, images: int, classes: int):
+    from inception_eval.ensemble import RawArrayFile
+
+    return RawArrayFile(str(data / f"member{m}" / f"probs.{p}.f32"), (images, classes))
 
 
 def generate(out: Path, *, images: int, classes: int, members: int, protocols: int, seed: int,
              boost: float, chunk: int = 2000) -> dict:
-    """Write labels.npy and p{protocol}_m{member}.npy; return timing and accuracy of member 0."""
+    """Write labels.npy and member{m}/probs.{p}.f32; return timing and accuracy of member 0."""
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, classes, images)
@@ -71,7 +77,7 @@ def generate(out: Path, *, images: int, classes: int, members: int, protocols: i
                     if p == 0 and m == 0:
                         top1_hits += int((logits.argmax(1) == labels[a:b]).sum())
                     yield logits
-            _write_npy_chunks(out / f"p{p}_m{m}.npy", (images, classes), chunks())
+            _write_f32_chunks(out / f"member{m}" / f"probs.{p}.f32", chunks())
     return {"generate_s": time.perf_counter() - t0, "member0_top1_acc_protocol0": top1_hits / images}
 
 
@@ -80,6 +86,9 @@ def combine_child(data: Path, *, members: int, protocols: int, repeats: int, den
     from inception_eval import ensemble as E
 
     labels = np.load(data / "labels.npy")
+    n = labels.shape[0]
+    probe = data / "member0" / "probs.0.f32"
+    classes = probe.stat().st_size // (4 * n)
     subsets = E.all_subsets(members)
     weights = E.subset_matrix(subsets, members)
     times, rows, errs = [], [], None
@@ -87,7 +96,7 @@ def combine_child(data: Path, *, members: int, protocols: int, repeats: int, den
         t0 = time.perf_counter()
         out, nrows = [], 0
         for p in range(protocols):
-            tab = E.build_table([[(data / f"p{p}_m{m}.npy", 1.0)] for m in range(members)], labels)
+            tab = E.build_table([[(_source(data, p, m, n, classes), 1.0)] for m in range(members)], labels)
             out.append(E.subset_errors(tab, weights))
             nrows += tab.n_rows
             del tab
@@ -97,13 +106,12 @@ def combine_child(data: Path, *, members: int, protocols: int, repeats: int, den
     # dense reference on protocol 0: mean of full arrays read in chunks, rank of the true class
     picks = [subsets[i] for i in np.linspace(0, len(subsets) - 1, dense_subsets).round().astype(int)]
     t0 = time.perf_counter()
-    n = labels.shape[0]
     dense = []
     for sub in picks:
         wrong = np.zeros(2, np.int64)
         for a in range(0, n, 2000):
             b = min(n, a + 2000)
-            acc = sum(E.read_rows(data / f"p0_m{m}.npy", a, b).astype(np.float64) for m in sub) / len(sub)
+            acc = sum(E.read_rows(_source(data, 0, m, n, classes), a, b).astype(np.float64) for m in sub) / len(sub)
             rank = (acc > acc[np.arange(b - a), labels[a:b]][:, None]).sum(1)
             wrong += [(rank >= 1).sum(), (rank >= 5).sum()]
         dense.append(wrong / n)
