@@ -9,6 +9,9 @@ On-disk layout (one folder per cache key; everything little-endian, C order)::
         probs.<k>.f32            (N, C) float32: entry k of "entries" (probabilities averaged
                                  over that protocol's views, for that head); row i valid iff status 1
         skipped.jsonl            {"index": i, "path": ..., "reason": ...} per unreadable image
+        nviews.i32               (N,) int32, written by the engine: forward views (unique views)
+                                 each stored image needed
+        seconds.txt              written by the engine: wall seconds all runs spent computing rows
 
 Write order per finished batch of images: probability rows, flush; then status bytes, flush. A
 process killed at any point (Ctrl-C, kill -9) leaves rows whose status is still 0, and those are
@@ -115,6 +118,8 @@ class ResultStore:
                 with open(folder / f, "wb") as fh:
                     fh.truncate(s)
             (folder / "skipped.jsonl").write_text("")
+            for extra in ("nviews.i32", "seconds.txt"):  # the engine's side files start over too
+                (folder / extra).unlink(missing_ok=True)
             meta = {"digest": key.digest() if key else None, "num_images": n, "num_classes": c,
                     "entries": [entry_name(*e) for e in self.entries],
                     "key": key.as_dict() if key else None}
