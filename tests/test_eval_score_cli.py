@@ -102,12 +102,8 @@ def test_score_prints_and_writes(tmp_path, ckpt, imagenet_samples, capsys):
     assert r.returncode == 1 and "nope" in r.stderr
 
 
-def test_resume_after_kill_9(tmp_path, ckpt, imagenet_samples):
-    ds = data.open_dataset(imagenet_samples).subset(range(0, 40, 10))  # 4 photos
-    (tmp_path / "list.csv").write_text("".join(f"{p},{y}\n" for p, y in zip(ds.paths, ds.labels)))
-    cache = tmp_path / "cache"
-    args = ["--checkpoint", str(ckpt), "--data", str(tmp_path / "list.csv"), "--protocol", "paper144",
-            "--protocol", "ten", "--max-batch", "1", "--workers", "0", "--no-progress", "--cache-dir", str(cache)]
+def _interrupt(args: list[str], cache: Path, at_least: int, sig: int) -> tuple[int, str, int]:
+    """Start the CLI, send ``sig`` once ``at_least`` images are stored; (returncode, stderr, stored)."""
     proc = subprocess.Popen([sys.executable, "-m", "inception_eval", "score", *args], env=ENV, cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     status_file = None
@@ -115,25 +111,40 @@ def test_resume_after_kill_9(tmp_path, ckpt, imagenet_samples):
     try:
         while time.time() < deadline and proc.poll() is None:
             found = list(cache.glob("*/status.u8")) if cache.is_dir() else []
-            if found and (cache / found[0].parent.name / "key.json").is_file():
+            if found and (found[0].parent / "key.json").is_file():
                 status_file = found[0]
-                if int((np.fromfile(status_file, dtype=np.uint8) != 0).sum()) >= 1:
+                if int((np.fromfile(status_file, dtype=np.uint8) != 0).sum()) >= at_least:
                     break
             time.sleep(0.02)
-        assert proc.poll() is None, "the run ended before it could be killed: " + proc.stderr.read().decode()[-2000:]
-        os.kill(proc.pid, signal.SIGKILL)
+        assert proc.poll() is None, "the run ended before it could be stopped: " + proc.stderr.read().decode()[-2000:]
+        os.kill(proc.pid, sig)
+        _, err = proc.communicate(timeout=60)
     finally:
         if proc.poll() is None:
             proc.kill()
-        proc.wait()
-    assert proc.returncode == -signal.SIGKILL, proc.returncode
-    done_before = int((np.fromfile(status_file, dtype=np.uint8) != 0).sum())
-    assert 1 <= done_before < 4, done_before
+            proc.wait()
+    return proc.returncode, err.decode(), int((np.fromfile(status_file, dtype=np.uint8) != 0).sum())
+
+
+def test_resume_after_ctrl_c_and_kill_9(tmp_path, ckpt, imagenet_samples):
+    ds = data.open_dataset(imagenet_samples).subset(range(0, 50, 10))  # 5 photos
+    (tmp_path / "list.csv").write_text("".join(f"{p},{y}\n" for p, y in zip(ds.paths, ds.labels)))
+    cache = tmp_path / "cache"
+    args = ["--checkpoint", str(ckpt), "--data", str(tmp_path / "list.csv"), "--protocol", "paper144",
+            "--protocol", "ten", "--max-batch", "1", "--workers", "0", "--no-progress", "--cache-dir", str(cache)]
+    # Ctrl-C: a clean message and exit status 130; finished images stay stored.
+    rc, err, after_int = _interrupt(args, cache, 1, signal.SIGINT)
+    assert rc == 130 and "interrupted" in err and "rerun to resume" in err, (rc, err[-2000:])
+    assert 1 <= after_int < 5, after_int
+    # kill -9 of the resumed run, once it has stored at least one more image.
+    rc, _, done_before = _interrupt(args, cache, after_int + 1, signal.SIGKILL)
+    assert rc == -signal.SIGKILL, rc
+    assert after_int < done_before < 5, (after_int, done_before)
 
     r = _cli(*args, "--out", str(tmp_path / "r.json"), "--probs", str(tmp_path / "r.npz"))
     assert r.returncode == 0, r.stderr
     js = json.loads((tmp_path / "r.json").read_text())
-    assert (js["images_cached"], js["images_computed"]) == (done_before, 4 - done_before), (js, done_before)
+    assert (js["images_cached"], js["images_computed"]) == (done_before, 5 - done_before), (js, done_before)
     assert f"from cache {done_before}" in r.stdout
     # Equal to an uninterrupted run (one view per forward in both, so bit-identical).
     whole = engine.score(ckpt, data.csv_dataset(tmp_path / "list.csv"), ["paper144", "ten"], max_batch=1,
