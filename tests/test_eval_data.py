@@ -154,3 +154,21 @@ def test_topk_ties_stable_lower_index_first():
     acc = metrics.accuracy(scores, labels, valid=np.array([False, True, False]))
     assert (acc.count, acc.top1, acc.top5, acc.top1_error) == (1, 0.0, 1.0, 1.0)
     assert metrics.accuracy(scores, labels, valid=np.zeros(3, bool)).count == 0
+
+
+def test_open_dataset_finds_devkit_files_beside_the_folder(tmp_path):
+    _write_meta(tmp_path / "meta.mat", [(1, "n02000000", 0), (2, "n01000000", 0)])
+    (tmp_path / "ILSVRC2012_validation_ground_truth.txt").write_text("1\n2\n")
+    for k in (1, 2):
+        _touch(tmp_path / "val" / f"ILSVRC2012_val_{k:08d}.JPEG")
+    ds = data.open_dataset(tmp_path / "val")
+    assert ds.class_names == ["n01000000", "n02000000"] and ds.labels.tolist() == [1, 0]
+
+
+def test_loc_without_synset_mapping_warns_about_partial_class_list(tmp_path):
+    (tmp_path / "LOC_val_solution.csv").write_text("ImageId,PredictionString\nILSVRC2012_val_00000001,n05 1 2 3 4\n")
+    _touch(tmp_path / "ILSVRC2012_val_00000001.JPEG")
+    with pytest.warns(UserWarning, match="only 1 wnids"):
+        ds = data.open_dataset(tmp_path)
+    # remapped by name onto a checkpoint's full list, the index is right again
+    assert data.align_classes(ds, ["n01", "n05"]).labels.tolist() == [1]
