@@ -123,3 +123,17 @@ def test_demo_reports_missing_data(tmp_path, capsys):
     assert rc == 2
     err = capsys.readouterr().err
     assert "demo data not found" in err and "absent" in err
+
+
+def test_compare_cli_baseline_by_path_and_member_weights(tiny_setup, tmp_path, capsys):
+    a, b = map(str, tiny_setup["ckpts"][:2])
+    common = ["--data", str(tiny_setup["data"]), "--protocols", "center", "--cache-dir", str(tmp_path / "c"),
+              "--quiet", "--workers", "0", "--no-plot"]
+    rc = cli_main(["compare", "--members", a, b, "--baseline", b, "--member-weights", "1,3",
+                   "--out", str(tmp_path / "o")] + common)
+    assert rc == 0
+    js = json.loads((tmp_path / "o" / "comparison.json").read_text())
+    assert js["baseline"]["members"] == ["net1"] and "chosen by the user" in js["baseline_rule"]
+    capsys.readouterr()
+    rc = cli_main(["compare", "--members", a, b, "--member-weights", "1", "--out", str(tmp_path / "o2")] + common)
+    assert rc == 2 and "member weights must be 2 positive numbers" in capsys.readouterr().err
