@@ -8,7 +8,8 @@ Photos: the first ``--images`` photos of ``../shared/data/imagenet-samples`` (la
   224), mirrored with PIL; the 144 crops go through the fp32 model in NCHW (contiguous) memory as
   one batch; softmax; mean.
 - engine fp32 / bf16: ``inception_eval.engine.score(..., ["paper144"])``: DataLoader worker(s) cut
-  the views (one resize per scale), packed batches of ``--max-batch`` views, channels_last,
+  the views (one resize per scale), packed batches of ``--max-batch`` views (default the
+  engine's: 16 on CPU), channels_last,
   autocast for bf16. No result cache.
 
 Reported per method: seconds per photo and views per second (medians over ``--repeats`` passes;
@@ -101,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true", help="2 photos, 1 repeat")
     ap.add_argument("--images", type=int, default=6)
     ap.add_argument("--repeats", type=int, default=2)
-    ap.add_argument("--max-batch", type=int, default=144)
+    ap.add_argument("--max-batch", type=int, default=None, help="engine views per forward (default: the engine's)")
     ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--data", default=str(REPO / ".." / "shared" / "data" / "imagenet-samples"))
     ap.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice); 1 avoids "

@@ -32,7 +32,8 @@ def register(subparsers) -> None:
     p.add_argument("--heads", default="main", help="comma-separated heads: main, aux1, aux2 (default main)")
     p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
-    p.add_argument("--max-batch", type=int, default=256, help="most views per forward pass (default 256)")
+    p.add_argument("--max-batch", type=int, default=None,
+                   help="most views per forward pass (default 16 on CPU, where small batches are faster, 256 on CUDA)")
     p.add_argument("--workers", type=int, default=2, help="decode/cut worker processes (default 2; 0: inline)")
     p.add_argument("--interpolation", default=None, help="resize kernel for the views (default: views' default)")
     p.add_argument("--averaging", default="softmax_mean",
