@@ -177,12 +177,10 @@ def _identity(x):
 
 
 def _worker_init(_: int) -> None:
-    try:
-        import cv2
-
-        cv2.setNumThreads(1)  # workers are the parallelism; nested threads only oversubscribe
-    except Exception:  # pragma: no cover
-        pass
+    # Deliberately no cv2.setNumThreads() here: in a forked worker it can deadlock inside OpenCV
+    # (pthread_cond_destroy on a thread pool inherited from the parent), which hung the test suite
+    # whenever the parent had used OpenCV's pool first (e.g. after tests/test_aug_cli.py).
+    return None
 
 
 def _iter_items(source: _ViewSource, workers: int) -> Iterable[dict]:
