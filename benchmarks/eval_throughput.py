@@ -94,7 +94,7 @@ def run_engine(model: torch.nn.Module, ds, precision: str, max_batch: int, worke
     r = engine.score(model, ds, ["paper144"], precision=precision, max_batch=max_batch, workers=workers,
                      progress=False, cache_dir=None, crop_size=CROP)
     return {"seconds": r.seconds, "model_seconds": r.model_seconds, "views": r.forward_views,
-            "nominal": 144 * len(ds), "probs": r.probs[("paper144", "main")]}
+            "nominal": 144 * len(ds), "probs": r.probs[("paper144", "main")], "max_batch": r.settings["max_batch"]}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -141,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         r["speedup_vs_naive"] = naive_spi / r["seconds_per_image"]
     p32, p16, pn = (runs[k][0]["probs"] for k in ("engine fp32", "engine bf16", "naive"))
     result = {
-        "images": n, "repeats": args.repeats, "max_batch": args.max_batch, "workers": args.workers,
+        "images": n, "repeats": args.repeats, "max_batch": runs["engine fp32"][0]["max_batch"], "workers": args.workers,
         "torch_threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
         "load_avg_before": load_before, "load_avg_after": load_after,
         "methods": rows,
@@ -156,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
     print()
-    print(f"paper GoogLeNet 224 px, paper144, {n} photos x {args.repeats} repeats, {torch.get_num_threads()} torch "
+    print(f"paper GoogLeNet 224 px, paper144, {n} photos x {args.repeats} repeats, engine max batch "
+          f"{result['max_batch']}, {torch.get_num_threads()} torch "
           f"threads, load avg {load_before[0]:.1f} -> {load_after[0]:.1f}")
     print()
     print("| method | s / image | views / s | forward views / image | outside model | vs naive |")
