@@ -42,6 +42,10 @@ class TrainConfig:
     weight_decay: float = 2e-4
     lr_step_epochs: float = 8.0
     lr_step_factor: float = 0.96
+    # "step": the paper's (x lr_step_factor every lr_step_epochs). "cosine": linear warm-up over
+    # warmup_epochs, then half a cosine down to 0 at the last step (for short runs, e.g. the demo).
+    schedule: str = "step"
+    warmup_epochs: float = 0.0
     aux_weight: float = 0.3
     variant: str = "paper"
     sampler: str = "paper"
@@ -51,6 +55,11 @@ class TrainConfig:
     workers: int = 0
     threads: int | None = None
     limit_per_class: int | None = None
+    # Decode every training image once and keep the uint8 RGB array in memory (shorter side resized
+    # to cache_side px when set, e.g. 2x size, so crops resample from a smaller array). Memory:
+    # images x side^2 x 3 bytes (2000 x 224^2 x 3 = 0.3 GB). Off: decode per sample (the paper's way).
+    cache_decoded: bool = False
+    cache_side: int | None = None
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
 
@@ -66,8 +75,25 @@ class TrainResult:
     skipped: list[tuple[str, str]] = field(default_factory=list)
 
 
+SCHEDULES = ("step", "cosine")
+
+
 def lr_at(epoch: float, cfg: TrainConfig) -> float:
-    """Learning rate at (fractional) ``epoch``: ``lr * factor ** floor(epoch / lr_step_epochs)``."""
+    """Learning rate at (fractional) ``epoch`` in [0, cfg.epochs].
+
+    ``schedule="step"`` (default, the paper's): ``lr * factor ** floor(epoch / lr_step_epochs)``.
+    ``schedule="cosine"``: ``lr * epoch / warmup_epochs`` during the warm-up, then
+    ``lr * (1 + cos(pi * t)) / 2`` with ``t`` the fraction of the remaining epochs done (0 at the end).
+    """
+    if cfg.schedule not in SCHEDULES:
+        raise ValueError(f"unknown schedule {cfg.schedule!r}; expected one of {SCHEDULES}")
+    if cfg.schedule == "cosine":
+        w = max(0.0, float(cfg.warmup_epochs))
+        if epoch < w:
+            return cfg.lr * epoch / w
+        span = max(float(cfg.epochs) - w, 1e-9)
+        t = min(max((epoch - w) / span, 0.0), 1.0)
+        return cfg.lr * 0.5 * (1.0 + math.cos(math.pi * t))
     if cfg.lr_step_epochs <= 0:
         return cfg.lr
     return cfg.lr * cfg.lr_step_factor ** math.floor(epoch / cfg.lr_step_epochs + 1e-9)
@@ -86,6 +112,33 @@ class _FileList(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int):
         return (decode_image(self.paths[i]) if self.decode else self.paths[i]), self.labels[i]
+
+
+class _DecodedList(torch.utils.data.Dataset):
+    """(uint8 HWC RGB array, label) per image, all decoded once up front (see ``cache_decoded``)."""
+
+    def __init__(self, paths: Sequence[str], labels: Sequence[int], side: int | None = None) -> None:
+        self.images = [_decode_for_cache(p, side) for p in paths]
+        self.labels = [int(x) for x in labels]
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int):
+        return self.images[i], self.labels[i]
+
+
+def _decode_for_cache(path: str, side: int | None) -> np.ndarray:
+    """Decode ``path``; with ``side``, shrink (never enlarge) so the shorter side is ``side`` px."""
+    img = decode_image(path)
+    if side:
+        h, w = img.shape[:2]
+        if min(h, w) > side:
+            from inception_aug.resize import resize
+
+            k = side / min(h, w)
+            img = resize(img, (max(1, round(w * k)), max(1, round(h * k))), "area")  # anti-aliased shrink
+    return np.ascontiguousarray(img)
 
 
 class _FallbackTransform:
@@ -155,6 +208,7 @@ def train(cfg: TrainConfig, *, log: Callable[[str], None] | None = print) -> Tra
 
     if cfg.epochs < 1 or cfg.batch_size < 1:
         raise ValueError("epochs and batch_size must be >= 1")
+    lr_at(0.0, cfg)  # unknown schedule: fail before any work
     if cfg.threads:
         torch.set_num_threads(int(cfg.threads))
     ds = image_folder(cfg.data)
@@ -183,8 +237,16 @@ def train(cfg: TrainConfig, *, log: Callable[[str], None] | None = print) -> Tra
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
     transform = make_transform(cfg)
-    data = AugmentedDataset(_FileList(paths, labels, decode=isinstance(transform, _FallbackTransform)),
-                            transform, seed=cfg.seed)
+    if cfg.cache_decoded:
+        t_dec = time.perf_counter()
+        base = _DecodedList(paths, labels, cfg.cache_side)
+        if log:
+            mb = sum(a.nbytes for a in base.images) / 2 ** 20
+            log(f"decoded {len(paths)} training images into memory ({mb:.0f} MiB, "
+                f"{time.perf_counter() - t_dec:.1f} s)")
+    else:
+        base = _FileList(paths, labels, decode=isinstance(transform, _FallbackTransform))
+    data = AugmentedDataset(base, transform, seed=cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
     loader = torch.utils.data.DataLoader(data, batch_size=cfg.batch_size, shuffle=True, generator=gen,
                                          num_workers=cfg.workers, collate_fn=_collate, drop_last=False,
@@ -224,7 +286,7 @@ def train(cfg: TrainConfig, *, log: Callable[[str], None] | None = print) -> Tra
                 f"{time.perf_counter() - t0:.0f} s")
     seconds = time.perf_counter() - t0
     info = {k: v for k, v in asdict(cfg).items() if k not in ("out", "mean", "std")}
-    info.update(recipe="inception_eval.train (SGD momentum, step lr, aux losses, InceptionTrainTransform)",
+    info.update(recipe=f"inception_eval.train (SGD momentum, {cfg.schedule} lr, aux losses, InceptionTrainTransform)",
                 images=len(paths), epoch_losses=losses, epoch_main_losses=main_losses,
                 epoch_train_top1=accs, seconds=round(seconds, 2), torch_threads=torch.get_num_threads())
     model.eval()

@@ -80,3 +80,55 @@ def test_train_cli(tiny_folder, tmp_path, capsys):
     assert rc == 0 and out.is_file() and str(out) in capsys.readouterr().out
     rc = main(["train", "--data", str(tmp_path / "missing"), "--out", str(out)])
     assert rc == 2 and "missing" in capsys.readouterr().err
+
+
+def test_cosine_schedule_warms_up_linearly_then_decays_to_zero():
+    import math
+
+    cfg = TrainConfig(data="", out="", lr=0.1, epochs=10, schedule="cosine", warmup_epochs=1)
+    assert lr_at(0, cfg) == 0.0
+    assert lr_at(0.5, cfg) == pytest.approx(0.05)
+    assert lr_at(1, cfg) == pytest.approx(0.1)
+    assert lr_at(5.5, cfg) == pytest.approx(0.05)  # half-way through the 9 decay epochs
+    assert lr_at(1 + 9 / 3, cfg) == pytest.approx(0.05 * (1 + math.cos(math.pi / 3)))
+    assert lr_at(10, cfg) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="unknown schedule 'linear'"):
+        lr_at(0, TrainConfig(data="", out="", schedule="linear"))
+
+
+def test_decoded_cache_holds_the_decoded_pixels_and_shrinks_to_the_side(tiny_folder):
+    import numpy as np
+
+    from inception_aug.decode import decode_image
+    from inception_aug.resize import resize
+    from inception_eval.train import _DecodedList
+
+    paths = sorted(str(p) for p in tiny_folder.rglob("*.JPEG"))[:3]
+    full = _DecodedList(paths, [0, 1, 0])
+    assert [y for _, y in full] == [0, 1, 0]
+    for (img, _), p in zip(full, paths):
+        assert np.array_equal(img, decode_image(p))
+    small = _DecodedList(paths, [0, 1, 0], side=100)
+    for (img, _), p in zip(small, paths):
+        ref = decode_image(p)
+        k = 100 / min(ref.shape[:2])
+        want = resize(ref, (round(ref.shape[1] * k), round(ref.shape[0] * k)), "area")
+        assert min(img.shape[:2]) == 100 and np.array_equal(img, want)
+    big = _DecodedList(paths[:1], [0], side=10_000)  # never enlarged
+    assert big[0][0].shape == decode_image(paths[0]).shape
+
+
+def test_training_from_the_decoded_cache_is_seeded_and_recorded(tiny_folder, tmp_path):
+    """Same seed, same draws, same losses (the file path may decode DCT-reduced JPEGs, so its pixels
+    differ slightly: compared with itself, not with it); the checkpoint records the cache settings."""
+    from inception_eval.models import load_checkpoint
+
+    common = dict(data=str(tiny_folder), width_mult=0.125, size=48, epochs=2, batch_size=6, threads=1,
+                  photometric="none", schedule="cosine", warmup_epochs=0.5, lr=0.05, cache_decoded=True,
+                  cache_side=96)
+    a = train(TrainConfig(out=str(tmp_path / "a.pt"), **common), log=None)
+    b = train(TrainConfig(out=str(tmp_path / "b.pt"), **common), log=None)
+    assert a.epoch_losses == b.epoch_losses and len(a.epoch_losses) == 2
+    _, info = load_checkpoint(a.checkpoint)
+    assert info.training["cache_decoded"] is True and info.training["cache_side"] == 96
+    assert info.training["schedule"] == "cosine"
