@@ -76,8 +76,13 @@ def test_train_cli(tiny_folder, tmp_path, capsys):
 
     out = tmp_path / "cli.pt"
     rc = main(["train", "--data", str(tiny_folder), "--out", str(out), "--width-mult", "0.125", "--size", "48",
-               "--epochs", "1", "--batch-size", "12", "--threads", "1"])
+               "--epochs", "1", "--batch-size", "12", "--threads", "1", "--schedule", "cosine",
+               "--cache-decoded", "--cache-side", "64"])
     assert rc == 0 and out.is_file() and str(out) in capsys.readouterr().out
+    from inception_eval.models import load_checkpoint
+
+    tr = load_checkpoint(out)[1].training
+    assert (tr["schedule"], tr["cache_decoded"], tr["cache_side"]) == ("cosine", True, 64)
     rc = main(["train", "--data", str(tmp_path / "missing"), "--out", str(out)])
     assert rc == 2 and "missing" in capsys.readouterr().err
 

@@ -28,6 +28,13 @@ def register(subparsers) -> None:
                    help="epochs between learning-rate steps (default 8, the paper's)")
     p.add_argument("--lr-step-factor", type=float, default=d.lr_step_factor,
                    help="learning-rate multiplier per step (default 0.96: -4%%)")
+    p.add_argument("--schedule", choices=("step", "cosine"), default=d.schedule,
+                   help="step (default, the paper's) or cosine (linear warm-up, then cosine to 0: short runs)")
+    p.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs, help="cosine schedule warm-up (epochs)")
+    p.add_argument("--cache-decoded", action="store_true",
+                   help="decode every training image once and keep it in memory (images x side^2 x 3 bytes)")
+    p.add_argument("--cache-side", type=int, default=None,
+                   help="with --cache-decoded: shrink cached images so the shorter side is this many px")
     p.add_argument("--aux-weight", type=float, default=d.aux_weight, help="aux loss weight (default 0.3)")
     p.add_argument("--variant", choices=("paper", "torchvision"), default=d.variant)
     p.add_argument("--sampler", default=d.sampler, help="crop sampler: paper, torchvision, tf-slim")
@@ -48,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
         data=args.data, out=args.out, width_mult=args.width_mult, size=args.size, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, momentum=args.momentum, weight_decay=args.weight_decay,
         lr_step_epochs=args.lr_step_epochs, lr_step_factor=args.lr_step_factor, aux_weight=args.aux_weight,
+        schedule=args.schedule, warmup_epochs=args.warmup_epochs, cache_decoded=args.cache_decoded,
+        cache_side=args.cache_side,
         variant=args.variant, sampler=args.sampler, photometric=args.photometric, seed=args.seed,
         crop_scale=tuple(args.crop_scale) if args.crop_scale else None,
         workers=args.workers, threads=args.threads, limit_per_class=args.limit_per_class)
