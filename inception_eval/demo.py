@@ -63,7 +63,7 @@ class DemoConfig:
     members: int = 3
     epochs: int = 10
     train_per_class: int = 200
-    val_per_class: int = 50
+    val_per_class: int = 20
     width_mult: float = 0.25
     size: int = 64
     batch_size: int = 32
