@@ -72,7 +72,6 @@ def pipelines(seed: int = 0) -> dict[str, Callable[[bytes], object]]:
 
     paper = InceptionTrainTransform.from_preset("paper")
     p["ours: paper (howard)"] = lambda b: paper(b, rng)
-    each = InceptionTrainTransform.from_preset("paper", photometric_options={"clamp": "each"})
     p["ours: paper (howard, clamp=each)"] = lambda b: each(b, rng)
     fast = InceptionTrainTransform.from_preset("paper", fast_dct=True)
     p["ours: paper (howard), fast_dct"] = lambda b: fast(b, rng)
@@ -159,7 +158,6 @@ def breakdown(images: list[bytes], repeats: int, seed: int = 0) -> dict[str, flo
     from inception_aug.transforms import choose_reduce, crop_resize, input_size, load_input
 
     t = InceptionTrainTransform.from_preset("paper")
-    each = InceptionTrainTransform.from_preset("paper", photometric_options={"clamp": "each"})
     rng = np.random.default_rng(seed)
     srcs = [load_input(b) for b in images]
     params = [t.sample(*input_size(s), rng) for s in srcs]

@@ -23,15 +23,6 @@ from inception_eval.ensemble import Comparison, MemberScores, RawArrayFile, comp
 DEFAULT_PROTOCOLS = ("center", "ten", "paper144")
 
 
-def default_cache_dir() -> Path:
-    """``$INCEPTION_EVAL_CACHE``, else ``$XDG_CACHE_HOME/inception-eval/scores`` (``~/.cache`` default)."""
-    env = os.environ.get("INCEPTION_EVAL_CACHE")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "inception-eval" / "scores"
-
-
 def member_names(paths: Sequence[str | os.PathLike]) -> list[str]:
     """Short unique names for checkpoints: the file stem, or the path when stems collide."""
     stems = [Path(p).stem for p in paths]

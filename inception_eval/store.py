@@ -188,6 +188,17 @@ class ResultStore:
         self._flush([self.status, *self.probs.values()])
 
 
+def default_cache_dir() -> Path:
+    """Where scores are cached when no folder is given: ``$INCEPTION_EVAL_CACHE``, else
+    ``$XDG_CACHE_HOME/inception-eval/scores`` (``~/.cache/inception-eval/scores``). ``score`` and
+    ``compare`` share it, so a checkpoint scored by one is reused by the other."""
+    env = os.environ.get("INCEPTION_EVAL_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "inception-eval" / "scores"
+
+
 def store_folder(cache_dir: str | os.PathLike, key: CacheKey) -> Path:
     """The folder that holds ``key``'s results under ``cache_dir``."""
     return Path(cache_dir) / key.digest()[:24]

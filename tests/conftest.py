@@ -25,3 +25,21 @@ def imagenet_samples() -> Path:
 def small_classification() -> Path:
     """../shared/data/small-classification: Imagenette train/val ImageFolder trees (224x224)."""
     return _need(SHARED_DATA / "small-classification")
+
+
+@pytest.fixture(autouse=True)
+def _hermetic_cache(tmp_path_factory, monkeypatch):
+    """Score caches of commands run without --cache-dir go to a temporary folder, never ~/.cache."""
+    monkeypatch.setenv("INCEPTION_EVAL_CACHE", str(tmp_path_factory.mktemp("score-cache")))
+
+
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """One intra-op thread per test: on a shared 2-core machine, two OpenMP threads stall at every
+    barrier when another process holds a core (tiny-model forwards measured 30-100x slower)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 import inception_aug.transforms as T
-from inception_aug.decode import ImageDecodeError, decode_image, image_size
+from inception_aug.decode import ImageDecodeError, image_size
 from inception_aug.params import AugParams, CropBox
 from inception_aug.transforms import (
     IMAGENET_MEAN,

@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 import numpy as np
-import pytest
 import torch
 
 from inception_eval import data, engine
@@ -16,14 +15,6 @@ from inception_eval.models.checkpoint import save_checkpoint
 from inception_eval.models.googlenet import googlenet
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # see test_eval_engine: OpenMP barriers stall on a shared 2-core machine
-    yield
-    torch.set_num_threads(n)
 
 
 def test_two_gloo_processes_equal_one(tmp_path, imagenet_samples):

@@ -22,14 +22,6 @@ MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CROP = 64  # paper scales 256/288/320/352 become 73/82/91/101 px
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine, 2 OpenMP threads stall at every barrier when
-    another process holds a core (measured 30-100x slower tiny-model forwards under load)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 # landscape, portrait (very tall), square (3 squares coincide), tiny (75x56 < crop: upsampled), EXIF-rotated
 PHOTOS = ("n01440764_tench.JPEG", "n03272010_electric_guitar.JPEG", "n04254680_soccer_ball.JPEG",
           "n01871265_tusker.JPEG", "n02951585_can_opener.JPEG")

@@ -23,14 +23,6 @@ REPO = Path(__file__).resolve().parents[1]
 ENV = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(REPO))
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)  # see test_eval_engine: OpenMP barriers stall on a shared 2-core machine
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture()
 def ckpt(tmp_path) -> Path:
     torch.manual_seed(0)

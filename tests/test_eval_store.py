@@ -15,16 +15,6 @@ CROP = 64
 TEN = ("ten", "center")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine, 2 OpenMP threads stall at every barrier when
-    another process holds a core (measured 30-100x slower tiny-model forwards under load)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _key(**over) -> store.CacheKey:
     base = dict(checkpoint_sha256="a" * 64, protocols=("center=x",), heads=("main",), crop_size=64,
                 interpolation="auto", averaging="softmax_mean", precision="fp32", device="cpu",

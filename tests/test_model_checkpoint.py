@@ -12,14 +12,6 @@ import torch
 from inception_eval.models import CheckpointError, CheckpointInfo, googlenet, load_checkpoint, save_checkpoint
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _model(variant="paper", num_classes=6, width_mult=0.25, aux_logits=True, seed=0, **kw):
     torch.manual_seed(seed)
     m = googlenet(variant, num_classes=num_classes, width_mult=width_mult, aux_logits=aux_logits, **kw).eval()

@@ -11,15 +11,6 @@ import torch.nn.functional as F
 from inception_eval.models import INCEPTION_SPECS, MIN_INPUT_SIZE, GoogLeNetOutputs, googlenet
 
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine OpenMP spin-waits otherwise cost 10x."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 STAGES = ["conv1", "maxpool1", "conv3", "maxpool2", "inception3a", "inception3b", "maxpool3", "inception4a",
           "inception4b", "inception4c", "inception4d", "inception4e", "maxpool4", "inception5a", "inception5b"]
 # Table 1 output sizes at 224 px: (channels, side).

@@ -9,14 +9,6 @@ from inception_eval.models import GoogLeNetOutputs, InferenceModel, googlenet, p
 from inception_eval.models.inference import _autocast_supported
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _model(variant="paper"):
     torch.manual_seed(0)
     m = googlenet(variant, num_classes=10, width_mult=0.25)

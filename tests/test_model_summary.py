@@ -20,14 +20,6 @@ from inception_eval.cli import main as cli_main
 from inception_eval.models.summary import PAPER_OPS_SLIPS
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def paper224():
     return model_summary("paper", 224, 1.0, 1000)

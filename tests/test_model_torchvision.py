@@ -15,15 +15,6 @@ import torch.nn.functional as F
 from inception_eval.models import googlenet, load_checkpoint
 
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """One intra-op thread: on a shared 2-core machine OpenMP spin-waits otherwise cost 10x."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 FIXTURE = Path(__file__).parent / "fixtures" / "torchvision_googlenet_keys.txt"
 
 

@@ -58,7 +58,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from inception_eval.comparison import default_cache_dir, run_compare
+    from inception_eval.comparison import run_compare
+    from inception_eval.store import default_cache_dir
 
     missing = [m for m in args.members if not Path(m).is_file()]
     if missing:

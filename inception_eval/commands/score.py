@@ -5,7 +5,6 @@ import argparse
 import os
 import sys
 
-DEFAULT_CACHE = os.path.join(".cache", "inception-eval")
 
 
 def register(subparsers) -> None:
@@ -45,8 +44,9 @@ def register(subparsers) -> None:
     p.add_argument("--predictions", help="write per-image predictions (CSV) here")
     p.add_argument("--probs", help="write per-image probabilities (.npz) here")
     p.add_argument("--strict", action="store_true", help="fail on the first unreadable image instead of skipping it")
-    p.add_argument("--cache-dir", default=DEFAULT_CACHE,
-                   help=f"where per-image results are stored for resume and reuse (default {DEFAULT_CACHE})")
+    p.add_argument("--cache-dir",
+                   help="where per-image results are stored for resume and reuse, shared with `compare` "
+                   "(default: $INCEPTION_EVAL_CACHE or ~/.cache/inception-eval/scores)")
     p.add_argument("--no-cache", action="store_true", help="keep results in memory only (no resume)")
     p.add_argument("--limit", type=int, help="score only the first N images")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -65,7 +65,10 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:  # pragma: no cover
         CheckpointError = ValueError  # type: ignore[misc,assignment]
 
+    from inception_eval.store import default_cache_dir
+
     heads = tuple(h.strip() for h in args.heads.split(",") if h.strip())
+    cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
     if args.threads:
         import torch
 
@@ -75,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         result = engine.score(
             args.checkpoint, dataset, args.protocol or ["paper144"], heads=heads, precision=args.precision,
             device=args.device, max_batch=args.max_batch, workers=args.workers,
-            cache_dir=None if args.no_cache else args.cache_dir, progress=not args.no_progress,
+            cache_dir=cache_dir, progress=not args.no_progress,
             interpolation=args.interpolation or DEFAULT_INTERPOLATION, averaging=args.averaging,
             strict=args.strict, limit=args.limit, class_map=args.class_map)
     except (DatasetError, CheckpointError, engine.StrictModeError, engine.NonFiniteOutputError,
@@ -83,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"inception-eval score: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        where = "" if args.no_cache else f" (finished images are stored under {args.cache_dir}; rerun to resume)"
+        where = "" if args.no_cache else f" (finished images are stored under {cache_dir}; rerun to resume)"
         print(f"inception-eval score: interrupted{where}", file=sys.stderr)
         return 130
     if int(os.environ.get("RANK", "0")) != 0:
