@@ -22,6 +22,7 @@ uses PIL's resize, the engine OpenCV's, so they are close but not equal), and th
 
     python benchmarks/eval_throughput.py --quick     # 2 photos, 1 repeat (~1-2 min on 2 cores)
     python benchmarks/eval_throughput.py             # 6 photos, 2 repeats (~5 min on 2 idle cores)
+    python benchmarks/eval_throughput.py --compile   # + torch.compile rows (~2 min more)
 """
 from __future__ import annotations
 
@@ -90,9 +91,10 @@ def run_naive(model: torch.nn.Module, paths: list[str]) -> dict:
             "views": 144 * len(paths), "probs": np.stack(probs)}
 
 
-def run_engine(model: torch.nn.Module, ds, precision: str, max_batch: int, workers: int) -> dict:
+def run_engine(model: torch.nn.Module, ds, precision: str, max_batch: int, workers: int,
+               compile: bool = False) -> dict:
     r = engine.score(model, ds, ["paper144"], precision=precision, max_batch=max_batch, workers=workers,
-                     progress=False, cache_dir=None, crop_size=CROP)
+                     progress=False, cache_dir=None, crop_size=CROP, compile=compile)
     return {"seconds": r.seconds, "model_seconds": r.model_seconds, "views": r.forward_views,
             "nominal": 144 * len(ds), "probs": r.probs[("paper144", "main")], "max_batch": r.settings["max_batch"]}
 
@@ -107,6 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default=str(REPO / ".." / "shared" / "data" / "imagenet-samples"))
     ap.add_argument("--threads", type=int, help="torch intra-op threads (default: torch's choice); 1 avoids "
                     "OpenMP barrier stalls when other processes share the cores")
+    ap.add_argument("--compile", action="store_true",
+                    help="also time the engine with torch.compile (fp32 and bf16); the one-time compile is "
+                    "done in an untimed warm-up on one photo and reported apart")
     ap.add_argument("--json", help="also write the JSON here")
     args = ap.parse_args(argv)
     if args.threads:
@@ -119,10 +124,21 @@ def main(argv: list[str] | None = None) -> int:
     base = googlenet("paper", num_classes=1000, aux_logits=False).eval()
     naive_model = copy.deepcopy(base)            # contiguous NCHW fp32
     runs = {"naive": [], "engine fp32": [], "engine bf16": []}
+    compiled = {}
+    compile_seconds = {}
+    if args.compile:  # one model object per precision, so the warm-up's compiled graph is reused
+        for prec in ("fp32", "bf16"):
+            compiled[prec] = copy.deepcopy(base)
+            runs[f"engine {prec} compiled"] = []
+            t = time.perf_counter()
+            run_engine(compiled[prec], ds.subset([0]), prec, args.max_batch, args.workers, compile=True)
+            compile_seconds[prec] = time.perf_counter() - t
     for _ in range(args.repeats):  # interleaved, so a change in machine load hits all methods alike
         runs["naive"].append(run_naive(naive_model, ds.paths))
         runs["engine fp32"].append(run_engine(copy.deepcopy(base), ds, "fp32", args.max_batch, args.workers))
         runs["engine bf16"].append(run_engine(copy.deepcopy(base), ds, "bf16", args.max_batch, args.workers))
+        for prec, m in compiled.items():
+            runs[f"engine {prec} compiled"].append(run_engine(m, ds, prec, args.max_batch, args.workers, compile=True))
     load_after = os.getloadavg()
 
     n = len(ds)
@@ -152,6 +168,14 @@ def main(argv: list[str] | None = None) -> int:
                     "outside model <= 10% (fp32)": rows["engine fp32"]["outside_model_share"] <= 0.10,
                     "outside model <= 10% (bf16)": rows["engine bf16"]["outside_model_share"] <= 0.10},
     }
+    if compiled:
+        result["compile_warmup_seconds"] = compile_seconds
+        result["targets"]["engine fp32 compiled >= 2.5x naive"] = rows["engine fp32 compiled"]["speedup_vs_naive"] >= 2.5
+        result["targets"]["engine bf16 compiled >= 5x naive"] = rows["engine bf16 compiled"]["speedup_vs_naive"] >= 5.0
+        for prec in compiled:
+            pc = runs[f"engine {prec} compiled"][0]["probs"]
+            pe = p32 if prec == "fp32" else p16
+            result[f"top1_agreement_compiled_vs_eager_{prec}"] = float((pc.argmax(1) == pe.argmax(1)).mean())
     print(json.dumps(result, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
@@ -166,6 +190,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {name} | {r['seconds_per_image']:.2f} | {r['views_per_second']:.1f} | "
               f"{r['forward_views_per_image']:.0f} | {100 * r['outside_model_share']:.1f}% | "
               f"{r['speedup_vs_naive']:.2f}x |")
+    if compiled:
+        print()
+        print("one-time compile (untimed warm-up on one photo, s): "
+              + ", ".join(f"{k} {v:.0f}" for k, v in compile_seconds.items()))
     return 0
 
 

@@ -242,3 +242,29 @@ def test_bad_settings_fail_before_any_image(imagenet_samples):
             engine.score(tiny(), ds, ["center"], **kw, **bad)
     with pytest.raises(ValueError, match="unknown protocol"):
         engine.score(tiny(), ds, ["paper145"], **kw)
+
+
+def _can_compile() -> str | None:
+    try:
+        f = torch.compile(lambda x: x * 2 + 1)
+        f(torch.ones(2))
+    except Exception as e:  # no C++ compiler, unsupported platform, ...
+        return f"torch.compile unavailable here: {type(e).__name__}"
+    return None
+
+
+def test_compiled_engine_agrees_with_eager_and_pads_the_last_batch(imagenet_samples):
+    why = _can_compile()
+    if why:
+        pytest.skip(why)
+    model = tiny(aux=False)
+    ds = photos_dataset(imagenet_samples).subset((0, 3))
+    # 2 photos x 10 views = 20 views in batches of 8: the last batch (4 views) is zero-padded to 8.
+    kw = dict(crop_size=CROP, checkpoint_sha256="t", max_batch=8, workers=0, progress=False)
+    eager = engine.score(model, ds, ["ten"], **kw)
+    compiled = engine.score(model, ds, ["ten"], compile=True, **kw)
+    assert compiled.settings["compile"] is True and eager.settings["compile"] is False
+    a, b = eager.probs[("ten", "main")], compiled.probs[("ten", "main")]
+    assert a.shape == b.shape == (2, 10)
+    assert np.abs(a - b).max() < 1e-4  # Inductor fuses ops: float rounding, not bit equality
+    assert (a.argmax(1) == b.argmax(1)).all()
