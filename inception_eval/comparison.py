@@ -226,6 +226,18 @@ class CompareOutputs:
     plot_error: str | None = None
 
 
+def print_outputs(res: CompareOutputs) -> None:
+    """The terminal end of ``compare`` and ``demo``: the table on stdout, the files written, and
+    why there is no plot (stderr) when matplotlib is missing."""
+    import sys
+
+    print(res.markdown)
+    for kind, path in res.files.items():
+        print(f"wrote {kind}: {path}")
+    if res.plot_error:
+        print(f"note: no plot: {res.plot_error}", file=sys.stderr)
+
+
 def write_outputs(comp: Comparison, out_dir: str | os.PathLike, runs: Sequence[MemberRun] = (), *,
                   plot: bool = True, title: str = "Ensemble comparison", note: str | None = None) -> CompareOutputs:
     """Write report.md, configurations.csv, comparison.json and (matplotlib permitting) cost_vs_top5.png."""

@@ -58,7 +58,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from inception_eval.comparison import run_compare
+    from inception_eval.comparison import print_outputs, run_compare
     from inception_eval.store import default_cache_dir
 
     missing = [m for m in args.members if not Path(m).is_file()]
@@ -100,9 +100,5 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(res.markdown)
-    for kind, path in res.files.items():
-        print(f"wrote {kind}: {path}")
-    if res.plot_error:
-        print(f"note: no plot: {res.plot_error}", file=sys.stderr)
+    print_outputs(res)
     return 0

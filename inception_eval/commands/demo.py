@@ -33,6 +33,7 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from inception_eval.comparison import print_outputs
     from inception_eval.demo import DemoConfig, DemoDataMissing, run_demo
 
     cfg = DemoConfig(out=args.out, data=args.data, members=args.members, epochs=args.epochs,
@@ -47,9 +48,5 @@ def run(args: argparse.Namespace) -> int:
     except DemoDataMissing as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    print(res.markdown)
-    for kind, path in res.files.items():
-        print(f"wrote {kind}: {path}")
-    if res.plot_error:
-        print(f"note: no plot: {res.plot_error}", file=sys.stderr)
+    print_outputs(res)
     return 0
