@@ -159,6 +159,11 @@ def image_folder(root: str | os.PathLike) -> ImageDataset:
     return ImageDataset(paths, labels, class_names=classes, root=root, source=f"ImageFolder {root}")
 
 
+def _first_file(*candidates: Path) -> Path | None:
+    """The first of ``candidates`` that is an existing file, or None."""
+    return next((c for c in candidates if c.is_file()), None)
+
+
 def _flat_images(folder: Path) -> dict[str, str]:
     """{file stem: path} of the image files directly inside ``folder``."""
     return {os.path.splitext(f)[0]: str(folder / f) for f in sorted(os.listdir(folder)) if _is_image(f)}
@@ -220,12 +225,9 @@ def imagenet_val(folder: str | os.PathLike, *, labels: str | os.PathLike | None 
     if not folder.is_dir():
         raise DatasetError(f"{folder}: not a folder")
     if labels is None:
-        for cand in (folder / LOC_SOLUTION, folder / DEVKIT_GROUND_TRUTH,
-                     folder.parent / LOC_SOLUTION, folder.parent / DEVKIT_GROUND_TRUTH):
-            if cand.is_file():
-                labels = cand
-                break
-        else:
+        labels = _first_file(folder / LOC_SOLUTION, folder / DEVKIT_GROUND_TRUTH,
+                             folder.parent / LOC_SOLUTION, folder.parent / DEVKIT_GROUND_TRUTH)
+        if labels is None:
             raise DatasetError(f"{folder}: no {LOC_SOLUTION} or {DEVKIT_GROUND_TRUTH} found")
     labels = Path(labels)
     images = _flat_images(folder)
@@ -246,12 +248,9 @@ def imagenet_val(folder: str | os.PathLike, *, labels: str | os.PathLike | None 
         wnids = [wnid_of[i] for i in ids]
     else:
         if meta is None:
-            for cand in (labels.parent / DEVKIT_META, labels.parent.parent / "data" / DEVKIT_META,
-                         folder / DEVKIT_META):
-                if cand.is_file():
-                    meta = cand
-                    break
-            else:
+            meta = _first_file(labels.parent / DEVKIT_META, labels.parent.parent / "data" / DEVKIT_META,
+                               folder / DEVKIT_META)
+            if meta is None:
                 raise DatasetError(f"{labels}: devkit ids need {DEVKIT_META} (pass meta=...)")
         id_to_wnid = read_devkit_meta(meta)
         classes = sorted(id_to_wnid.values())
