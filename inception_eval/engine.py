@@ -39,6 +39,8 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import torch
 
+from inception_aug.normalize import normalize_batch
+
 from inception_aug.decode import ImageDecodeError, decode_image
 from inception_eval import metrics
 from inception_eval.aggregate import METHODS as AVERAGING_METHODS
@@ -196,14 +198,8 @@ def _iter_items(source: _ViewSource, workers: int) -> Iterable[dict]:
 # Main side: batching, forward, aggregation
 # ------------------------------------------------------------------------------------------------
 def to_model_input(views_u8: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
-    """uint8 (B, 3, S, S) -> float32 normalised ``(x / 255 - mean) / std``, channels_last memory.
-
-    The one conversion used by the engine and by the reference loop in the tests.
-    """
-    x = views_u8.to(torch.float32).contiguous(memory_format=torch.channels_last)
-    m = torch.tensor([255.0 * v for v in mean], dtype=torch.float32).view(1, 3, 1, 1)
-    s = torch.tensor([1.0 / (255.0 * v) for v in std], dtype=torch.float32).view(1, 3, 1, 1)
-    return x.sub_(m).mul_(s)
+    """uint8 (B, 3, S, S) -> float32 normalised, channels_last (``inception_aug.normalize.normalize_batch``)."""
+    return normalize_batch(views_u8, mean, std)
 
 
 def run_heads(model: Any, x: torch.Tensor, heads: Sequence[str]) -> dict[str, torch.Tensor]:
