@@ -6,6 +6,8 @@ for our ``fast_dct`` row).
     python benchmarks/aug_throughput.py            # full run (115 photos + large versions)
     python benchmarks/aug_throughput.py --quick    # 24 photos, 3 repeats
     python benchmarks/aug_throughput.py --alternatives   # measured alternatives not adopted
+    python benchmarks/aug_throughput.py --presets [--quick] [--batch 32 --device cuda]
+                                                   # per-image time of each photometric preset
 
 Two image sets, both from ../shared/data/imagenet-samples:
 - "imagenet": the JPEG files as they are (median 500x375).
@@ -21,6 +23,7 @@ with one thread this is the one-core cost, and it is robust when other jobs shar
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import io
 import json
 import platform
@@ -40,12 +43,12 @@ sys.path.insert(0, str(REPO))
 
 import simplejpeg  # noqa: E402
 
+from inception_aug.constants import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
 from inception_aug.decode import decode_image  # noqa: E402
 from inception_aug.transforms import InceptionTrainTransform  # noqa: E402
 
 DATA = (REPO / ".." / "shared" / "data" / "imagenet-samples").resolve()
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
+MEAN, STD = IMAGENET_MEAN, IMAGENET_STD
 
 
 def load_sets(n: int | None, large_side: int = 1600) -> dict[str, list[bytes]]:
@@ -72,7 +75,8 @@ def pipelines(seed: int = 0) -> dict[str, Callable[[bytes], object]]:
 
     paper = InceptionTrainTransform.from_preset("paper")
     p["ours: paper (howard)"] = lambda b: paper(b, rng)
-    p["ours: paper (howard, clamp=each)"] = lambda b: each(b, rng)
+    final = InceptionTrainTransform.from_preset("paper", photometric_options={"clamp": "final"})
+    p["ours: paper (howard, clamp=final)"] = lambda b: final(b, rng)
     fast = InceptionTrainTransform.from_preset("paper", fast_dct=True)
     p["ours: paper (howard), fast_dct"] = lambda b: fast(b, rng)
     cj = InceptionTrainTransform.from_preset("paper", photometric="colorjitter")
@@ -155,38 +159,37 @@ def breakdown(images: list[bytes], repeats: int, seed: int = 0) -> dict[str, flo
     ``crop_resize`` minus the decode it does (the decode is timed separately with the same reduce);
     ``resize <method>`` is the mean per sample of that method."""
     from inception_aug import color
-    from inception_aug.transforms import choose_reduce, crop_resize, input_size, load_input
+    from inception_aug.convert import input_size, load_input
+    from inception_aug.crop import choose_reduce, crop_resize
 
     t = InceptionTrainTransform.from_preset("paper")
     rng = np.random.default_rng(seed)
     srcs = [load_input(b) for b in images]
     params = [t.sample(*input_size(s), rng) for s in srcs]
-    params_each = [p.__class__(p.crop, p.interpolation, p.flip,
-                               color.PhotometricParams(**{**p.photometric.__dict__, "clamp": "each"}), p.image_size)
-                   for p in params]
+    fused = [dataclasses.replace(p.photometric, clamp="final") for p in params]  # the same draws, fused
     clock = time.process_time
     runs: dict[str, list[float]] = {}
     for _ in range(repeats):
         acc: dict[str, float] = {}
         per_method: dict[str, list[float]] = {}
-        for b, src, p, pe in zip(images, srcs, params, params_each):
+        for b, src, p, pf in zip(images, srcs, params, fused):
             t0 = clock()
             load_input(b)
             t.sample(*input_size(src), rng)  # a throw-away draw (the timed params were sampled above)
             t1 = clock()
-            r = choose_reduce(p.crop, t.out_size) if src.header.jpeg else 1
+            r = choose_reduce(p.crop, t.out_wh) if src.header.jpeg else 1
             decode_image(src.name, reduce=r, data=src.data, header=src.header)
             t2 = clock()
-            out = crop_resize(src, p.crop, t.out_size, p.interpolation)
+            out = crop_resize(src, p.crop, t.out_wh, p.interpolation)
             t3 = clock()
             out2 = out.copy()
             t4 = clock()
             if p.flip:
                 cv2.flip(out, 1, dst=out)
             t5 = clock()
-            color.apply_photometric(out2, pe.photometric)
+            color.apply_photometric(out2, p.photometric)
             t6 = clock()
-            color.apply_photometric(out, p.photometric, dst=out)
+            color.apply_photometric(out, pf, dst=out)
             t7 = clock()
             t.normalize(out)
             t8 = clock()
@@ -305,6 +308,77 @@ def alternatives(images: list[bytes], repeats: int = 3, seed: int = 0) -> dict:
     return res
 
 
+def preset_speed(data: Path, size: int = 224, quick: bool = False, batch: int = 0,
+                 device: str = "cpu") -> dict:
+    """Per-image time of each photometric preset on ``size`` x ``size`` uint8 crops of the photos in
+    ``data`` (one thread): wall and CPU ms per image, median over repeats. With ``batch`` > 0 also
+    ``inception_aug.batch.apply_photometric_batch`` on a (batch, 3, size, size) tensor on ``device``."""
+    from inception_aug import color
+
+    files = sorted(Path(data).glob("*.JPEG"))[: (8 if quick else 32)]
+    if not files:
+        raise SystemExit(f"no *.JPEG files in {data}")
+    crops = [cv2.resize(decode_image(f), (size, size), interpolation=cv2.INTER_AREA) for f in files]
+    cases = [("howard", {}), ("howard", {"clamp": "final"}), ("colorjitter", {}), ("colorjitter", {"hue": 0.1}),
+             ("tf-slim", {"fast_mode": True}), ("tf-slim", {})]
+    repeats, per = (3, 100) if quick else (7, 400)
+    rng = np.random.default_rng(0)
+    rows = []
+    for preset, opts in cases:
+        draws = [color.sample_photometric(preset, rng, **opts) for _ in range(per)]
+        for p, im in zip(draws[:10], crops * 10):
+            color.apply_photometric(im, p)  # warm-up
+        name = preset + ("" if not opts else " " + ",".join(f"{k}={v}" for k, v in opts.items()))
+        rows.append(_timed(name, lambda: [color.apply_photometric(crops[i % len(crops)], p)
+                                          for i, p in enumerate(draws)], per, repeats))
+    if batch:
+        rows += _batch_speed(crops, batch, device, repeats)
+    return {"size": size, "images": len(crops), "repeats": repeats, "per_repeat": per, "results": rows}
+
+
+def _timed(name: str, fn: Callable[[], object], per: int, repeats: int, sync: Callable[[], None] = lambda: None
+           ) -> dict:
+    """Median wall and CPU ms per image of ``fn`` (which handles ``per`` images) over ``repeats``.
+    CPU time is reported next to wall time: on a shared machine it is the steadier number."""
+    wall, cpu = [], []
+    for _ in range(repeats):
+        sync()
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        sync()
+        wall.append((time.perf_counter() - t0) / per)
+        cpu.append((time.process_time() - c0) / per)
+    return {"preset": name, "wall_ms": round(1e3 * float(np.median(wall)), 4),
+            "cpu_ms": round(1e3 * float(np.median(cpu)), 4)}
+
+
+def _batch_speed(crops: list, batch: int, device_name: str, repeats: int) -> list[dict]:
+    """Per-image time of ``batch.apply_photometric_batch`` on a (B, 3, S, S) uint8 tensor."""
+    from inception_aug.batch import apply_photometric_batch, sample_batch_photometric
+
+    device = torch.device(device_name)
+    x = torch.from_numpy(np.stack([crops[i % len(crops)] for i in range(batch)])).permute(0, 3, 1, 2).contiguous()
+    x = x.to(device)
+    g = torch.Generator(device=device).manual_seed(0)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    rows = []
+    for preset, opts in (("howard", {}), ("howard", {"clamp": "final"}), ("tf-slim", {})):
+        params = sample_batch_photometric(preset, batch, g, device=device, **opts)
+        apply_photometric_batch(x, params)  # warm-up
+        label = "" if not opts else " " + ",".join(f"{k}={v}" for k, v in opts.items())
+        rows.append(_timed(f"{preset}{label} batch={batch} {device.type}", lambda: apply_photometric_batch(x, params),
+                           batch, repeats, sync))
+    return rows
+
+
+def print_preset_speed(res: dict) -> None:
+    """The preset timings as JSON (one line) and a Markdown table."""
+    print(json.dumps(res))
+    print(f"\n| preset ({res['size']}x{res['size']} uint8, 1 thread) | wall ms / image | CPU ms / image |\n|---|---|---|")
+    for r in res["results"]:
+        print(f"| {r['preset']} | {r['wall_ms']:.3f} | {r['cpu_ms']:.3f} |")
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="24 photos, 3 repeats")
@@ -315,9 +389,20 @@ def main(argv: list[str] | None = None) -> dict:
                          "the one-core cost); wall: perf_counter")
     ap.add_argument("--alternatives", action="store_true",
                     help="only measure the alternatives that were not adopted (ImageNet-size photos)")
+    ap.add_argument("--presets", action="store_true",
+                    help="only time each photometric preset on square uint8 crops (one thread)")
+    ap.add_argument("--data", type=Path, default=DATA, help="folder of *.JPEG photos for --presets")
+    ap.add_argument("--size", type=int, default=224, help="crop side in pixels for --presets (default 224)")
+    ap.add_argument("--batch", type=int, default=0, help="with --presets: also time inception_aug.batch on a "
+                                                         "batch of this size")
+    ap.add_argument("--device", default="cpu", help="device for --batch (cpu, cuda, ...)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     cv2.setNumThreads(0)
+    if args.presets:
+        res = preset_speed(args.data, args.size, args.quick, args.batch, args.device)
+        print_preset_speed(res)
+        return res
     if args.alternatives:
         images = load_sets(24 if args.quick else 60)["imagenet"]
         alt = alternatives(images, args.repeats or 3)
@@ -348,7 +433,7 @@ def main(argv: list[str] | None = None) -> dict:
         if "albumentations 2.0.8" in res:
             alb = res["albumentations 2.0.8"]["images_per_s"]
             ratios["paper_vs_albumentations"] = ours / alb
-            ratios["paper_clamp_each_vs_albumentations"] = res["ours: paper (howard, clamp=each)"]["images_per_s"] / alb
+            ratios["paper_clamp_final_vs_albumentations"] = res["ours: paper (howard, clamp=final)"]["images_per_s"] / alb
             ratios["paper_colorjitter_vs_albumentations"] = res["ours: paper crop + colorjitter"]["images_per_s"] / alb
         ratios["paper_vs_fastest_decode"] = ours / dec[fastest]
         ratios["paper_fast_dct_vs_simplejpeg_fastdct"] = (res["ours: paper (howard), fast_dct"]["images_per_s"]

@@ -1,6 +1,7 @@
 """Benchmark: combine stored per-image probabilities into every ensemble configuration.
 
-Times what ``inception-eval compare`` does after scoring: all 2**7 - 1 = 127 subsets of 7 members x 3
+Times what ``inception-eval compare`` does after scoring (errors, 95% Wilson and paired intervals,
+ties, NLL/ECE/Brier; ``--plain``: errors alone): all 2**7 - 1 = 127 subsets of 7 members x 3
 protocols over 50,000 images x 1,000 classes of synthetic probabilities stored as the scoring
 engine's result store keeps them (``inception_eval/store.py``: one folder per member, headerless
 little-endian float32 C-order ``probs.<k>.f32`` per protocol, (N, C)), read in row chunks. Target:
@@ -81,9 +82,14 @@ def generate(out: Path, *, images: int, classes: int, members: int, protocols: i
     return {"generate_s": time.perf_counter() - t0, "member0_top1_acc_protocol0": top1_hits / images}
 
 
-def combine_child(data: Path, *, members: int, protocols: int, repeats: int, dense_subsets: int) -> dict:
-    """Run in the child: time build_table + subset_errors for every protocol; dense reference."""
+def combine_child(data: Path, *, members: int, protocols: int, repeats: int, dense_subsets: int,
+                  plain: bool = False) -> dict:
+    """Run in the child: time build_table + subset statistics for every protocol; dense reference.
+
+    By default the statistics are what ``compare`` reports (errors, Wilson and paired intervals,
+    ties, NLL/ECE/Brier); ``plain`` times the errors alone."""
     from inception_eval import ensemble as E
+    from inception_eval.metrics import true_class_rank
 
     labels = np.load(data / "labels.npy")
     n = labels.shape[0]
@@ -94,10 +100,18 @@ def combine_child(data: Path, *, members: int, protocols: int, repeats: int, den
     times, rows, errs = [], [], None
     for _ in range(repeats):
         t0 = time.perf_counter()
-        out, nrows = [], 0
+        out, nrows, base_wrong = [], 0, None
         for p in range(protocols):
-            tab = E.build_table([[(_source(data, p, m, n, classes), 1.0)] for m in range(members)], labels)
-            out.append(E.subset_errors(tab, weights))
+            tab = E.build_table([[(_source(data, p, m, n, classes), 1.0)] for m in range(members)], labels,
+                                gram=not plain)
+            if plain:
+                out.append(E.subset_errors(tab, weights))
+            else:  # as compare does: intervals, paired intervals vs member 0 at protocol 0, ties, calibration
+                if base_wrong is None:
+                    base_wrong = E.image_ranks(tab, E.subset_matrix([(0,)], members)) >= np.array([1, 5])
+                counts = E.subset_counts(tab, weights, reference_wrong=base_wrong, calibration=True)
+                counts.error_intervals(), counts.change_intervals()
+                out.append(counts.errors)
             nrows += tab.n_rows
             del tab
         times.append(time.perf_counter() - t0)
@@ -112,7 +126,7 @@ def combine_child(data: Path, *, members: int, protocols: int, repeats: int, den
         for a in range(0, n, 2000):
             b = min(n, a + 2000)
             acc = sum(E.read_rows(_source(data, 0, m, n, classes), a, b).astype(np.float64) for m in sub) / len(sub)
-            rank = (acc > acc[np.arange(b - a), labels[a:b]][:, None]).sum(1)
+            rank = true_class_rank(acc, labels[a:b])
             wrong += [(rank >= 1).sum(), (rank >= 5).sum()]
         dense.append(wrong / n)
     dense_s = (time.perf_counter() - t0) / len(picks)
@@ -140,6 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--boost", type=float, default=4.3, help="true-class logit boost (sets the accuracy)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="5,000 images, 2 repeats")
+    ap.add_argument("--plain", action="store_true",
+                    help="time the errors alone (no intervals, ties or calibration)")
     ap.add_argument("--dir", type=Path, default=None, help="where to write the data (default: a temp dir)")
     ap.add_argument("--keep", action="store_true", help="keep the generated data")
     ap.add_argument("--json", type=Path, default=None, help="also write the JSON result here")
@@ -150,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.child is not None:
         res = combine_child(args.child, members=args.members, protocols=args.protocols,
-                            repeats=args.repeats, dense_subsets=args.dense_subsets)
+                            repeats=args.repeats, dense_subsets=args.dense_subsets, plain=args.plain)
         print(json.dumps(res))
         return 0
 
@@ -161,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         env = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1")
         cmd = [sys.executable, __file__, "--child", str(data), "--members", str(args.members),
                "--protocols", str(args.protocols), "--repeats", str(args.repeats),
-               "--dense-subsets", str(args.dense_subsets)]
+               "--dense-subsets", str(args.dense_subsets)] + (["--plain"] if args.plain else [])
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if proc.returncode != 0:
             sys.stderr.write(proc.stderr)
@@ -172,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(data, ignore_errors=True)
     result = {
         "images": args.images, "classes": args.classes, "members": args.members,
-        "protocols": args.protocols, "repeats": args.repeats, "threads": 1,
+        "protocols": args.protocols, "repeats": args.repeats, "threads": 1, "plain": args.plain,
         "data_gb": args.images * args.classes * 4 * args.members * args.protocols / 1e9,
         **gen, **res,
         "speedup_vs_dense": res["dense_s_extrapolated"] / res["combine_s_median"],

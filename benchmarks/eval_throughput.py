@@ -15,7 +15,7 @@ Photos: the first ``--images`` photos of ``../shared/data/imagenet-samples`` (la
 Reported per method: seconds per photo and views per second (medians over ``--repeats`` passes;
 for naive, the median over photos of one pass per repeat), and the share of wall time spent
 outside the model's forward calls. Ratios are naive time / method time, measured in the same run.
-Targets from issue 4: engine fp32 >= 2.5x naive, bf16 >= 5x naive, outside-model <= 10%.
+Targets: engine fp32 >= 2.5x naive, bf16 >= 5x naive, outside-model <= 10%.
 Also printed: top-1 agreement of engine bf16 vs fp32 and of engine fp32 vs naive (the naive loop
 uses PIL's resize, the engine OpenCV's, so they are close but not equal), and the machine load
 (``os.getloadavg``) before and after: the machine may be shared.
@@ -42,11 +42,12 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from inception_aug.constants import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
 from inception_eval import data, engine  # noqa: E402
 from inception_eval.models.googlenet import googlenet  # noqa: E402
 
-MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
-STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+MEAN = np.array(IMAGENET_MEAN, dtype=np.float32)
+STD = np.array(IMAGENET_STD, dtype=np.float32)
 SCALES = (256, 288, 320, 352)
 CROP = 224
 
@@ -95,8 +96,9 @@ def run_engine(model: torch.nn.Module, ds, precision: str, max_batch: int, worke
                compile: bool = False) -> dict:
     r = engine.score(model, ds, ["paper144"], precision=precision, max_batch=max_batch, workers=workers,
                      progress=False, cache_dir=None, crop_size=CROP, compile=compile)
-    return {"seconds": r.seconds, "model_seconds": r.model_seconds, "views": r.forward_views,
-            "nominal": 144 * len(ds), "probs": r.probs[("paper144", "main")], "max_batch": r.settings["max_batch"]}
+    return {"seconds": r.stats.seconds, "model_seconds": r.stats.model_seconds, "views": r.stats.forward_views,
+            "nominal": 144 * len(ds), "probs": r.scores.probs[("paper144", "main")],
+            "max_batch": r.provenance.settings["max_batch"]}
 
 
 def main(argv: list[str] | None = None) -> int:

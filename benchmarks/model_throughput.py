@@ -38,7 +38,8 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from inception_eval.models import IMAGENET_MEAN, IMAGENET_STD, googlenet, load_checkpoint, prepare_for_inference  # noqa: E402
+from inception_aug.constants import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
+from inception_eval.models import googlenet, load_checkpoint, prepare_for_inference  # noqa: E402
 
 SAMPLES = REPO / ".." / "shared" / "data" / "imagenet-samples"
 CONFIGS = (("fp32 contiguous", "fp32", False), ("fp32 channels_last", "fp32", True),

@@ -4,19 +4,19 @@ Public API is re-exported here; everything else is private by default. Importing
 loads numpy, Pillow and OpenCV only (torch is imported when a tensor is produced; albumentations
 and matplotlib only by their own modules).
 """
+from inception_aug.color import PhotometricParams, apply_photometric, sample_photometric
+from inception_aug.constants import IMAGENET_MEAN, IMAGENET_STD
 from inception_aug.decode import ImageDecodeError, decode_image, image_size
 from inception_aug.params import AugParams, CropBox
 from inception_aug.resize import INTERPOLATIONS, resize
 from inception_aug.sampling import SAMPLERS, sample_crop, sample_flip, sample_interpolation
 from inception_aug.seeding import AugmentedDataset, generator_for, worker_init_fn
 from inception_aug.transforms import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
     PRESETS,
+    InceptionColor,
+    InceptionCrop,
+    InceptionFlip,
     InceptionTrainTransform,
-    RandomHorizontalFlip,
-    RandomPhotometric,
-    RandomResizedCropInception,
     ToNormalizedTensor,
 )
 
@@ -26,13 +26,7 @@ __all__ = [
     "AugParams", "CropBox",
     "SAMPLERS", "sample_crop", "sample_flip", "sample_interpolation",
     "AugmentedDataset", "generator_for", "worker_init_fn",
-    "IMAGENET_MEAN", "IMAGENET_STD", "PRESETS", "InceptionTrainTransform", "RandomHorizontalFlip",
-    "RandomPhotometric", "RandomResizedCropInception", "ToNormalizedTensor",
+    "IMAGENET_MEAN", "IMAGENET_STD", "PRESETS", "InceptionTrainTransform", "InceptionCrop", "InceptionFlip",
+    "InceptionColor", "ToNormalizedTensor",
+    "PhotometricParams", "apply_photometric", "sample_photometric",
 ]
-
-try:  # color.py (photometric presets) is its own module; re-export when present.
-    from inception_aug.color import PhotometricParams, apply_photometric, sample_photometric
-
-    __all__ += ["PhotometricParams", "apply_photometric", "sample_photometric"]
-except ImportError:  # pragma: no cover
-    pass

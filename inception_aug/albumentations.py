@@ -33,32 +33,16 @@ from typing import Any, Optional, Sequence, Union
 import cv2
 import numpy as np
 
-try:
-    import albumentations as A
-    from albumentations.augmentations.crops.transforms import _BaseRandomSizedCrop
-except ImportError as e:  # pragma: no cover - albumentations is a hard dependency of the package
-    raise ImportError("inception_aug.albumentations needs albumentations==2.0.8 (pip install albumentations==2.0.8)") \
-        from e
+import albumentations as A
+from albumentations.augmentations.crops.transforms import _BaseRandomSizedCrop
 
 from inception_aug import color as _color
-from inception_aug.resize import INTERPOLATIONS, resize
+from inception_aug.plain import size_hw
+from inception_aug.resize import CV2_FLAGS, INTERPOLATIONS, resize
 from inception_aug.sampling import sample_crop, sample_interpolation
+from inception_aug.seeding import find_objects, worker_init_fn
 
-_CV2_FLAGS = {
-    "bilinear": cv2.INTER_LINEAR,
-    "area": cv2.INTER_AREA,
-    "nearest": cv2.INTER_NEAREST,
-    "bicubic": cv2.INTER_CUBIC,
-}
-_NAMES = {v: k for k, v in _CV2_FLAGS.items()}
-
-
-def _size_hw(size: Union[int, Sequence[int]]) -> tuple[int, int]:
-    if isinstance(size, (int, np.integer)):
-        return (int(size), int(size))
-    if len(size) != 2:
-        raise ValueError(f"size must be an int or (height, width), got {size!r}")
-    return (int(size[0]), int(size[1]))
+_NAMES = {v: k for k, v in CV2_FLAGS.items()}
 
 
 class InceptionRandomResizedCrop(_BaseRandomSizedCrop):
@@ -84,10 +68,10 @@ class InceptionRandomResizedCrop(_BaseRandomSizedCrop):
                  ratio: Optional[Sequence[float]] = None, mask_interpolation: int = cv2.INTER_NEAREST,
                  sampler_options: Optional[dict] = None, p: float = 1.0) -> None:
         interpolations = tuple(interpolations)
-        bad = [m for m in interpolations if m not in _CV2_FLAGS]
+        bad = [m for m in interpolations if m not in CV2_FLAGS]
         if bad or not interpolations:
             raise ValueError(f"interpolations must be a non-empty subset of {INTERPOLATIONS}, got {interpolations!r}")
-        super().__init__(size=_size_hw(size), interpolation=_CV2_FLAGS[interpolations[0]],
+        super().__init__(size=size_hw(size), interpolation=CV2_FLAGS[interpolations[0]],
                          mask_interpolation=mask_interpolation, area_for_downscale=None, p=p)
         self.sampler = sampler
         self.interpolations = interpolations
@@ -106,7 +90,7 @@ class InceptionRandomResizedCrop(_BaseRandomSizedCrop):
         box = sample_crop(int(width), int(height), rng, method=self.sampler, scale=self.scale, ratio=self.ratio,
                           **self.sampler_options)
         name = sample_interpolation(rng, self.interpolations)
-        return {"crop_coords": (box.x, box.y, box.x + box.w, box.y + box.h), "interpolation": _CV2_FLAGS[name],
+        return {"crop_coords": (box.x, box.y, box.x + box.w, box.y + box.h), "interpolation": CV2_FLAGS[name],
                 "interpolation_name": name}
 
     def apply(self, img: np.ndarray, crop_coords: tuple[int, int, int, int], interpolation: int = cv2.INTER_LINEAR,
@@ -114,8 +98,13 @@ class InceptionRandomResizedCrop(_BaseRandomSizedCrop):
         x1, y1, x2, y2 = crop_coords
         crop = img[y1:y2, x1:x2]
         if img.dtype == np.uint8 and img.ndim == 3:
-            return resize(np.ascontiguousarray(crop), (self.size[1], self.size[0]), _NAMES[interpolation])
-        return cv2.resize(np.ascontiguousarray(crop), (self.size[1], self.size[0]), interpolation=interpolation)
+            return resize(np.ascontiguousarray(crop), self.out_wh, _NAMES[interpolation])
+        return cv2.resize(np.ascontiguousarray(crop), self.out_wh, interpolation=interpolation)
+
+    @property
+    def out_wh(self) -> tuple[int, int]:
+        """The output (width, height) in pixels (OpenCV order; ``size`` is (height, width))."""
+        return (self.size[1], self.size[0])
 
     def apply_to_images(self, images: np.ndarray, crop_coords: tuple[int, int, int, int],
                         interpolation: int = cv2.INTER_LINEAR, **params: Any) -> np.ndarray:
@@ -183,48 +172,21 @@ def reseed(transform: Any, seed: int) -> None:
     transform.set_random_state(np.random.default_rng(ss), random.Random(int(ss.generate_state(1)[0])))
 
 
-_MAX_CONTAINER = 64
-
-
-def _find_albu(root: Any, depth: int = 0, seen: Optional[set] = None) -> list:
-    """Albumentations objects reachable from ``root`` through attributes, lists, tuples and dicts."""
-    seen = set() if seen is None else seen
-    if root is None or depth > 6 or id(root) in seen or isinstance(root, (str, bytes, int, float, np.ndarray)):
-        return []
-    seen.add(id(root))
-    if _is_albu(root):
-        return [root]
-    found = []
-    if isinstance(root, (list, tuple)):
-        children = list(root)
-    elif isinstance(root, dict):
-        children = list(root.values())
-    else:
-        children = list(getattr(root, "__dict__", {}).values())
-    if isinstance(root, (list, tuple, dict)) and len(children) > _MAX_CONTAINER:
-        return []  # a dataset's sample list, not a pipeline: skip it (keeps worker start-up fast)
-    for c in children:
-        found += _find_albu(c, depth + 1, seen)
-    return found
-
-
 def albumentations_worker_init_fn(worker_id: int) -> None:
     """``DataLoader(worker_init_fn=albumentations_worker_init_fn)``: distinct draws per forked worker.
 
     Runs ``inception_aug.seeding.worker_init_fn`` (Python/numpy global state, our default generator)
     and then :func:`reseed` on every albumentations object found in the worker's dataset copy
-    (searched through instance attributes, lists and dicts), seeded from ``torch.initial_seed()``
+    (``inception_aug.seeding.find_objects``: instance attributes, lists and dicts), seeded from ``torch.initial_seed()``
     (distinct per worker, reproducible under ``torch.manual_seed`` / the DataLoader generator)."""
     import torch
-
-    from inception_aug.seeding import worker_init_fn
 
     worker_init_fn(worker_id)
     info = torch.utils.data.get_worker_info()
     if info is None:
         return
     seed = int(torch.initial_seed())
-    for i, t in enumerate(_find_albu(info.dataset)):
+    for i, t in enumerate(find_objects(info.dataset, _is_albu)):
         reseed(t, seed + 1_000_003 * i)
 
 

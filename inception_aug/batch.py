@@ -5,9 +5,9 @@ them with torch ops so a whole batch is distorted in a few kernels (on a GPU aft
 copy, or on CPU). Every sample has its own parameters: an op order, factors, lighting alphas.
 
 Clamping modes follow the per-image draws (``PhotometricParams.clamp``, one mode per batch):
-``"final"`` (howard's default) builds each sample's 3x4 colour matrix from its per-channel means
-(same algebra as ``color.color_matrix``, vectorised) and applies it in one batched matmul, clamping
-and rounding once; ``"each"`` clamps (and for uint8 rounds) after every op.
+``"each"`` (the default) clamps (and for uint8 rounds) after every op; ``"final"`` builds each
+sample's 3x4 colour matrix from its per-channel means (same algebra as ``color.color_matrix``,
+vectorised) and applies it in one batched matmul, clamping and rounding once.
 
 Inputs:
 - uint8 (B, 3, H, W), values 0..255: computed in float32 with the per-image rounding rules
@@ -36,8 +36,7 @@ from typing import Any, Optional, Sequence, Union
 import numpy as np
 import torch
 
-from inception_aug.color import (
-    CLAMP_MODES,
+from inception_aug.color_presets import (
     GRAY_HOWARD,
     GRAY_TORCHVISION,
     HOWARD_OPS,
@@ -46,8 +45,16 @@ from inception_aug.color import (
     TF_SLIM_FAST_ORDERINGS,
     TF_SLIM_ORDERINGS,
     PhotometricParams,
-    jitter_range,
+    check_clamp,
+    colorjitter_ranges,
+    preset_options,
 )
+
+__all__ = [
+    "OPS", "NO_OP", "BatchPhotometricParams", "params_to_batch", "sample_batch_photometric", "rgb_to_hsv",
+    "hsv_to_rgb", "batch_color_matrices", "apply_photometric_batch", "sample_batch_flips", "flip_batch",
+    "BatchPhotometric",
+]
 
 OPS: tuple[str, ...] = ("brightness", "contrast", "saturation", "hue")  # op code = index here
 _CODE = {name: i for i, name in enumerate(OPS)}
@@ -153,81 +160,64 @@ def sample_batch_photometric(preset: str, batch_size: int, generator: Optional[t
                              ) -> Optional[BatchPhotometricParams]:
     """Draw ``batch_size`` independent photometric distortions with a ``torch.Generator``.
 
-    Same presets, options and distributions as ``inception_aug.color.sample_photometric``; random
-    numbers are drawn on the generator's device and the result is moved to ``device``. Returns None
-    for preset ``"none"``."""
+    Same presets, options, defaults (``color_presets.PRESET_DEFAULTS``) and distributions as
+    ``inception_aug.color.sample_photometric``; random numbers are drawn on the generator's device
+    and the result is moved to ``device``. Returns None for preset ``"none"``."""
     if preset in (None, "none"):
         return None
+    opts = preset_options(preset, options)
     gdev = generator.device if generator is not None else torch.device("cpu")
-    n = int(batch_size)
-    if preset == "howard":
-        opts = {"brightness": 0.5, "contrast": 0.5, "saturation": 0.5, "lighting_std": 0.1, "clamp": "final"}
-        _merge(opts, options, preset)
-        perm = torch.argsort(torch.rand((n, 3), generator=generator, device=gdev), dim=1)
-        values = torch.zeros((n, 4), dtype=torch.float64, device=gdev)
-        enabled = []
-        for name in HOWARD_OPS:
-            v = float(opts[name])
-            values[:, _CODE[name]] = _uniform(1 - v, 1 + v, n, generator, gdev)
-            enabled.append(v != 0)
-        codes = torch.tensor([_CODE[nm] if en else NO_OP for nm, en in zip(HOWARD_OPS, enabled)], device=gdev)
-        order = codes[perm]
-        std = float(opts["lighting_std"])
-        lighting = (torch.randn((n, 3), generator=generator, device=gdev, dtype=torch.float64) * std) if std else None
-        out = BatchPhotometricParams("howard", order, values.float(), None if lighting is None else lighting.float(),
-                                     torch.ones(n, dtype=torch.bool, device=gdev), clamp=_clamp(opts, False))
-    elif preset == "colorjitter":
-        opts = {"brightness": 0.4, "contrast": 0.4, "saturation": 0.4, "hue": 0.0, "clamp": "each"}
-        _merge(opts, options, preset)
-        ranges = [jitter_range(opts["brightness"], "brightness"), jitter_range(opts["contrast"], "contrast"),
-                  jitter_range(opts["saturation"], "saturation"),
-                  jitter_range(opts["hue"], "hue", center=0.0, bound=(-0.5, 0.5), clip_first_on_zero=False)]
-        perm = torch.argsort(torch.rand((n, 4), generator=generator, device=gdev), dim=1)
-        values = torch.zeros((n, 4), dtype=torch.float64, device=gdev)
-        for i, r in enumerate(ranges):
-            if r is not None:
-                values[:, i] = _uniform(r[0], r[1], n, generator, gdev)
-        codes = torch.tensor([i if r is not None else NO_OP for i, r in enumerate(ranges)], device=gdev)
-        out = BatchPhotometricParams("colorjitter", codes[perm], values.float(), None,
-                                     torch.ones(n, dtype=torch.bool, device=gdev),
-                                     clamp=_clamp(opts, ranges[3] is not None))
-    elif preset == "tf-slim":
-        opts = {"fast_mode": False, "max_brightness": 32.0 / 255.0, "saturation": (0.5, 1.5), "max_hue": 0.2,
-                "contrast": (0.5, 1.5)}
-        _merge(opts, options, preset)
-        fast = bool(opts["fast_mode"])
-        ordering = torch.randint(0, 4, (n,), generator=generator, device=gdev)
-        table = torch.tensor([[_CODE[nm] for nm in o] for o in (TF_SLIM_FAST_ORDERINGS if fast else TF_SLIM_ORDERINGS)],
-                             device=gdev)
-        values = torch.zeros((n, 4), dtype=torch.float64, device=gdev)
-        mb = float(opts["max_brightness"])
-        values[:, 0] = _uniform(-mb, mb, n, generator, gdev)
-        values[:, 2] = _uniform(*opts["saturation"], n, generator, gdev)
-        if not fast:
-            mh = float(opts["max_hue"])
-            values[:, 3] = _uniform(-mh, mh, n, generator, gdev)
-            values[:, 1] = _uniform(*opts["contrast"], n, generator, gdev)
-        out = BatchPhotometricParams("tf-slim", table[ordering], values.float(), None,
-                                     torch.ones(n, dtype=torch.bool, device=gdev), ordering, fast)
-    else:
-        raise ValueError(f"unknown photometric preset {preset!r}; expected howard, tf-slim, colorjitter or none")
+    out = _BATCH_SAMPLERS[preset](int(batch_size), generator, gdev, opts)
     return out if device is None else out.to(device)
 
 
-def _clamp(opts: dict, hue: bool) -> str:
-    c = opts["clamp"]
-    if c not in CLAMP_MODES:
-        raise ValueError(f"clamp must be one of {CLAMP_MODES}, got {c!r}")
-    if c == "final" and hue:
-        raise ValueError("clamp='final' fuses affine ops only; turn hue off or use clamp='each'")
-    return c
+def _batch_howard(n: int, g: Optional[torch.Generator], gdev, opts: dict) -> BatchPhotometricParams:
+    clamp = check_clamp(opts["clamp"], hue=False)
+    perm = torch.argsort(torch.rand((n, 3), generator=g, device=gdev), dim=1)
+    values = torch.zeros((n, 4), dtype=torch.float64, device=gdev)
+    enabled = []
+    for name in HOWARD_OPS:
+        v = float(opts[name])
+        values[:, _CODE[name]] = _uniform(1 - v, 1 + v, n, g, gdev)
+        enabled.append(v != 0)
+    codes = torch.tensor([_CODE[nm] if en else NO_OP for nm, en in zip(HOWARD_OPS, enabled)], device=gdev)
+    std = float(opts["lighting_std"])
+    lighting = (torch.randn((n, 3), generator=g, device=gdev, dtype=torch.float64) * std) if std else None
+    return BatchPhotometricParams("howard", codes[perm], values.float(), None if lighting is None else lighting.float(),
+                                  torch.ones(n, dtype=torch.bool, device=gdev), clamp=clamp)
 
 
-def _merge(opts: dict, options: dict, preset: str) -> None:
-    unknown = set(options) - set(opts)
-    if unknown:
-        raise ValueError(f"bad options for photometric preset {preset!r}: {sorted(unknown)}")
-    opts.update(options)
+def _batch_colorjitter(n: int, g: Optional[torch.Generator], gdev, opts: dict) -> BatchPhotometricParams:
+    ranges = colorjitter_ranges(opts)
+    clamp = check_clamp(opts["clamp"], hue=ranges[3] is not None)
+    perm = torch.argsort(torch.rand((n, 4), generator=g, device=gdev), dim=1)
+    values = torch.zeros((n, 4), dtype=torch.float64, device=gdev)
+    for i, r in enumerate(ranges):
+        if r is not None:
+            values[:, i] = _uniform(r[0], r[1], n, g, gdev)
+    codes = torch.tensor([i if r is not None else NO_OP for i, r in enumerate(ranges)], device=gdev)
+    return BatchPhotometricParams("colorjitter", codes[perm], values.float(), None,
+                                  torch.ones(n, dtype=torch.bool, device=gdev), clamp=clamp)
+
+
+def _batch_tf_slim(n: int, g: Optional[torch.Generator], gdev, opts: dict) -> BatchPhotometricParams:
+    fast = bool(opts["fast_mode"])
+    ordering = torch.randint(0, 4, (n,), generator=g, device=gdev)
+    table = torch.tensor([[_CODE[nm] for nm in o] for o in (TF_SLIM_FAST_ORDERINGS if fast else TF_SLIM_ORDERINGS)],
+                         device=gdev)
+    values = torch.zeros((n, 4), dtype=torch.float64, device=gdev)
+    mb = float(opts["max_brightness"])
+    values[:, 0] = _uniform(-mb, mb, n, g, gdev)
+    values[:, 2] = _uniform(*opts["saturation"], n, g, gdev)
+    if not fast:
+        mh = float(opts["max_hue"])
+        values[:, 3] = _uniform(-mh, mh, n, g, gdev)
+        values[:, 1] = _uniform(*opts["contrast"], n, g, gdev)
+    return BatchPhotometricParams("tf-slim", table[ordering], values.float(), None,
+                                  torch.ones(n, dtype=torch.bool, device=gdev), ordering, fast)
+
+
+_BATCH_SAMPLERS = {"howard": _batch_howard, "colorjitter": _batch_colorjitter, "tf-slim": _batch_tf_slim}
 
 
 # ----------------------------------------------------------------------------------------------

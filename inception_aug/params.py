@@ -1,7 +1,7 @@
 """The plain data of one augmentation draw: a crop box and every other random choice.
 
 Everything here is a frozen dataclass of Python scalars (and a nested ``PhotometricParams`` from
-``inception_aug.color``), so a draw can be logged, compared in tests, and replayed with
+``inception_aug.color_presets``), so a draw can be logged, compared in tests, and replayed with
 ``InceptionTrainTransform.apply``.
 """
 from __future__ import annotations
@@ -9,6 +9,10 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from typing import Any, Optional
+
+from inception_aug.plain import to_plain
+
+__all__ = ["CropBox", "AugParams"]
 
 
 @dataclass(frozen=True)
@@ -61,14 +65,4 @@ class AugParams:
 
     def to_dict(self) -> dict:
         """Plain JSON-ready dict (numpy scalars/arrays become Python numbers/lists)."""
-        return _plain(dataclasses.asdict(self))
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, dict):
-        return {k: _plain(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_plain(x) for x in v]
-    if hasattr(v, "tolist"):  # numpy arrays and scalars
-        return v.tolist()
-    return v
+        return to_plain(dataclasses.asdict(self))

@@ -9,7 +9,7 @@ from typing import Any, Sequence, Union
 
 import numpy as np
 
-__all__ = ["to_plain", "size_hw"]
+__all__ = ["to_plain", "size_hw", "parse_wxh"]
 
 
 def to_plain(value: Any, *, keep: tuple[type, ...] = (), nan_as_none: bool = False) -> Any:
@@ -56,3 +56,15 @@ def size_hw(size: Union[int, Sequence[int]], what: str = "size") -> tuple[int, i
     if min(hw) <= 0:
         raise ValueError(f"{what} must be positive, got {size!r}")
     return hw
+
+
+def parse_wxh(text: str, what: str = "size") -> tuple[int, int]:
+    """``"500x375"`` (width x height, px, ``x`` in either case) as ``(500, 375)``. Raises
+    ``ValueError`` for other text or a non-positive side."""
+    try:
+        w, h = (int(v) for v in str(text).lower().split("x"))
+    except ValueError:
+        raise ValueError(f"{what} must look like 500x375 (width x height), got {text!r}") from None
+    if w < 1 or h < 1:
+        raise ValueError(f"{what} must be positive, got {text!r}")
+    return w, h

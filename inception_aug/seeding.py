@@ -13,15 +13,18 @@ DataLoader workers, their order, prefetching or which process draws it.
 - :func:`worker_init_fn` re-seeds per-worker state that a fork copies: Python ``random``, numpy's
   legacy global state, our default generator, and any transform in the dataset with a
   ``set_random_seed(seed)`` method (albumentations >= 2.0 ``Compose``, whose generators are
-  seeded once at construction and are otherwise identical in every forked worker).
+  seeded once at construction and are otherwise identical in every forked worker), found by
+  :func:`find_objects`.
 """
 from __future__ import annotations
 
 import os
 import random
-from typing import Any, Callable, Optional
+from typing import Any, Callable
 
 import numpy as np
+
+__all__ = ["generator_for", "default_generator", "find_objects", "worker_init_fn", "AugmentedDataset"]
 
 _DEFAULT: dict[int, np.random.Generator] = {}
 
@@ -43,32 +46,64 @@ def default_generator() -> np.random.Generator:
     return g
 
 
-def _reseed_objects(root: Any, seed: int, depth: int = 0, seen: Optional[set] = None) -> int:
-    """Call ``set_random_seed(seed)`` on ``root`` and on transforms reachable through the usual
-    attributes (dataset, transform, transforms, ...). Returns how many objects were re-seeded."""
-    if root is None or depth > 6:
-        return 0
-    seen = set() if seen is None else seen
-    if id(root) in seen:
-        return 0
-    seen.add(id(root))
+_MAX_CONTAINER = 64
+_LEAVES = (str, bytes, bytearray, int, float, complex, np.ndarray, type)
+
+
+def find_objects(root: Any, match: Callable[[Any], bool], *, max_depth: int = 6) -> list:
+    """Objects reachable from ``root`` (``root`` included) for which ``match(obj)`` is true, in
+    depth-first order. The one object-graph walk of the package (worker re-seeding here and in
+    ``inception_aug.albumentations``), with one rule set:
+
+    - the children of an object are the values of its instance ``__dict__``; of a list, tuple or
+      set its items; of a dict its values;
+    - a list, tuple, set or dict with more than 64 items is not entered (a dataset's sample list,
+      not a pipeline; this keeps worker start-up fast);
+    - strings, bytes, numbers, numpy arrays and classes are leaves;
+    - a matching object is returned and not entered: its own method reaches its children (an
+      albumentations ``Compose`` seeds every transform inside it);
+    - at most ``max_depth`` levels below ``root``; each object is visited once (cycles are safe).
+    """
+    found: list = []
+    seen: set[int] = set()
+
+    def visit(obj: Any, depth: int) -> None:
+        if obj is None or depth > max_depth or id(obj) in seen or isinstance(obj, _LEAVES):
+            return
+        seen.add(id(obj))
+        if match(obj):
+            found.append(obj)
+            return
+        if isinstance(obj, dict):
+            children = list(obj.values())
+        elif isinstance(obj, (list, tuple, set, frozenset)):
+            children = list(obj)
+        else:
+            children = list(getattr(obj, "__dict__", {}).values())
+        if isinstance(obj, (dict, list, tuple, set, frozenset)) and len(children) > _MAX_CONTAINER:
+            return
+        for child in children:
+            visit(child, depth + 1)
+
+    visit(root, 0)
+    return found
+
+
+def _has_seed_method(obj: Any) -> bool:
+    return callable(getattr(obj, "set_random_seed", None))
+
+
+def _reseed_objects(root: Any, seed: int) -> int:
+    """Call ``set_random_seed(seed)`` on every object :func:`find_objects` reaches from ``root``
+    that has the method (albumentations >= 2.0 ``Compose``, our own transforms). Returns how many
+    accepted it."""
     n = 0
-    fn = getattr(root, "set_random_seed", None)
-    if callable(fn) and not isinstance(root, type):
+    for obj in find_objects(root, _has_seed_method):
         try:
-            fn(seed)
+            obj.set_random_seed(seed)
             n += 1
         except TypeError:
             pass
-    for name in ("dataset", "datasets", "transform", "transforms", "target_transform", "base", "inner", "albu"):
-        child = getattr(root, name, None)
-        if child is None or child is root:
-            continue
-        if isinstance(child, (list, tuple)):
-            for c in child:
-                n += _reseed_objects(c, seed, depth + 1, seen)
-        else:
-            n += _reseed_objects(child, seed, depth + 1, seen)
     return n
 
 

@@ -24,10 +24,12 @@ from typing import Mapping, Sequence
 import numpy as np
 import torch
 
+from inception_eval.constants import AUX_WEIGHT
+
 METHODS: tuple[str, ...] = ("softmax_mean", "logit_mean", "geometric", "max")
 #: Head weights for ``combine_classifiers(..., weights="main+aux")``: the auxiliary heads at the
-#: 0.3 weight the paper gave their losses during training.
-MAIN_AUX_WEIGHTS: dict[str, float] = {"main": 1.0, "aux1": 0.3, "aux2": 0.3}
+#: weight the paper gave their losses during training (:data:`inception_eval.constants.AUX_WEIGHT`).
+MAIN_AUX_WEIGHTS: dict[str, float] = {"main": 1.0, "aux1": AUX_WEIGHT, "aux2": AUX_WEIGHT}
 
 
 def _to_tensor(x) -> tuple[torch.Tensor, bool]:
@@ -76,6 +78,49 @@ def _weighted_sum(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     return acc
 
 
+def _view_inputs(scores, weights, offsets) -> tuple[torch.Tensor, torch.Tensor, bool]:
+    """(scores (V, C) or (N, V, C), matching weights, was_numpy), validated; offsets densified."""
+    s, was_numpy = _to_tensor(scores)
+    if weights is None:
+        w = torch.ones(s.shape[:-1], dtype=torch.float64, device=s.device)
+    else:
+        w, _ = _to_tensor(weights)
+        w = w.to(s.device)
+    if offsets is not None:
+        if s.ndim != 2 or w.shape != s.shape[:1]:
+            raise ValueError(f"with offsets, scores must be (rows, C) and weights (rows,); got {tuple(s.shape)}, {tuple(w.shape)}")
+        s, w = _dense(s, w, offsets)
+    if s.ndim not in (2, 3):
+        raise ValueError(f"scores must be (V, C) or (N, V, C), got shape {tuple(s.shape)}")
+    if w.shape != s.shape[:-1]:
+        if s.ndim == 3 and w.shape == s.shape[1:2]:
+            w = w.expand(s.shape[:-1])
+        else:
+            raise ValueError(f"weights shape {tuple(w.shape)} does not match scores {tuple(s.shape)}")
+    if (w < 0).any() or not torch.isfinite(w).all():
+        raise ValueError("view weights must be finite and >= 0")
+    return s, w, was_numpy
+
+
+def _average(s: torch.Tensor, w: torch.Tensor, method: str, inputs: str) -> torch.Tensor:
+    """The formulas of the module docstring on validated (..., V, C) scores and (..., V) weights."""
+    total = w.sum(-1, keepdim=True)
+    if (total <= 0).any():
+        raise ValueError("every image needs a positive total view weight")
+    wn = w / total  # normalised weights
+    logp = torch.log_softmax(s, dim=-1) if inputs == "logits" else torch.log(s)
+    if method == "softmax_mean":
+        return _weighted_sum(logp.exp(), wn)
+    if method == "logit_mean":
+        return torch.softmax(_weighted_sum(s if inputs == "logits" else logp, wn), dim=-1)
+    if method == "geometric":
+        # exp(mean log p) renormalised == softmax(mean log p); softmax is the stable way to do it.
+        return torch.softmax(_weighted_sum(logp, wn), dim=-1)
+    p = torch.where(w[..., None] > 0, logp.exp(), torch.zeros((), dtype=s.dtype, device=s.device))  # max
+    m = p.amax(dim=-2)
+    return m / m.sum(-1, keepdim=True)
+
+
 def average_views(scores, weights=None, method: str = "softmax_mean", *, offsets=None, inputs: str = "logits"):
     """Average the class scores of the views of one image (or of many) into probabilities.
 
@@ -97,50 +142,14 @@ def average_views(scores, weights=None, method: str = "softmax_mean", *, offsets
         raise ValueError(f"unknown averaging method {method!r}; expected one of {METHODS}")
     if inputs not in ("logits", "probs"):
         raise ValueError(f"inputs must be 'logits' or 'probs', got {inputs!r}")
-    s, was_numpy = _to_tensor(scores)
-    if weights is None:
-        w = torch.ones(s.shape[:-1], dtype=torch.float64, device=s.device)
-    else:
-        w, _ = _to_tensor(weights)
-        w = w.to(s.device)
-    if offsets is not None:
-        if s.ndim != 2 or w.shape != s.shape[:1]:
-            raise ValueError(f"with offsets, scores must be (rows, C) and weights (rows,); got {tuple(s.shape)}, {tuple(w.shape)}")
-        s, w = _dense(s, w, offsets)
-    if s.ndim not in (2, 3):
-        raise ValueError(f"scores must be (V, C) or (N, V, C), got shape {tuple(s.shape)}")
-    if w.shape != s.shape[:-1]:
-        if s.ndim == 3 and w.shape == s.shape[1:2]:
-            w = w.expand(s.shape[:-1])
-        else:
-            raise ValueError(f"weights shape {tuple(w.shape)} does not match scores {tuple(s.shape)}")
-    if (w < 0).any() or not torch.isfinite(w).all():
-        raise ValueError("view weights must be finite and >= 0")
-    total = w.sum(-1, keepdim=True)
-    if (total <= 0).any():
-        raise ValueError("every image needs a positive total view weight")
-    wn = w / total  # normalised weights
-
-    if inputs == "logits":
-        logp = torch.log_softmax(s, dim=-1)
-    else:
-        logp = torch.log(s)
-    if method == "softmax_mean":
-        out = _weighted_sum(logp.exp(), wn)
-    elif method == "logit_mean":
-        z = _weighted_sum(s if inputs == "logits" else logp, wn)
-        out = torch.softmax(z, dim=-1)
-    elif method == "geometric":
-        # exp(mean log p) renormalised == softmax(mean log p); softmax is the stable way to do it.
-        out = torch.softmax(_weighted_sum(logp, wn), dim=-1)
-    else:  # max
-        p = torch.where(w[..., None] > 0, logp.exp(), torch.zeros((), dtype=s.dtype, device=s.device))
-        m = p.amax(dim=-2)
-        out = m / m.sum(-1, keepdim=True)
-    return _back(out, was_numpy)
+    s, w, was_numpy = _view_inputs(scores, weights, offsets)
+    return _back(_average(s, w, method, inputs), was_numpy)
 
 
-def _weighted_mean(arrays: Sequence, weights: Sequence[float], what: str):
+def weighted_mean(arrays: Sequence, weights: Sequence[float], what: str = "arrays"):
+    """Weighted mean (weights >= 0, normalised to sum to 1) of same-shape arrays or tensors,
+    accumulated in float64; float32 result of the first input's kind. The one implementation of
+    mixing classifier heads and ensemble members (``ensemble`` mixes heads through it too)."""
     if len(arrays) == 0:
         raise ValueError(f"no {what} to combine")
     if len(weights) != len(arrays):
@@ -181,14 +190,14 @@ def combine_classifiers(per_head_probs: Mapping[str, object], weights: Mapping[s
     if missing:
         raise KeyError(f"no probabilities for head(s) {missing}; have {sorted(per_head_probs)}")
     heads = list(weights)
-    return _weighted_mean([per_head_probs[h] for h in heads], [weights[h] for h in heads], "heads")
+    return weighted_mean([per_head_probs[h] for h in heads], [weights[h] for h in heads], "heads")
 
 
 def combine_members(list_of_probs: Sequence, weights: Sequence[float] | None = None):
     """Mean (optionally weighted, weights normalised) of ensemble members' probabilities (..., C)."""
     if weights is None:
         weights = [1.0] * len(list_of_probs)
-    return _weighted_mean(list(list_of_probs), list(weights), "members")
+    return weighted_mean(list(list_of_probs), list(weights), "members")
 
 
-__all__ = ["MAIN_AUX_WEIGHTS", "METHODS", "average_views", "combine_classifiers", "combine_members"]
+__all__ = ["MAIN_AUX_WEIGHTS", "METHODS", "average_views", "weighted_mean", "combine_classifiers", "combine_members"]

@@ -32,6 +32,15 @@ from typing import Iterator
 
 import numpy as np
 
+from inception_aug.decode import decode_image
+from inception_aug.errors import InputError
+
+__all__ = [
+    "IMAGE_EXTENSIONS", "DatasetError", "ClassNameMismatch", "UnreadableImageError", "Sample", "ImageDataset",
+    "image_folder", "read_loc_solution", "read_devkit_meta", "imagenet_val", "csv_dataset", "open_dataset",
+    "align_classes",
+]
+
 IMAGE_EXTENSIONS: tuple[str, ...] = (
     ".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif", ".ppm", ".pgm", ".pbm",
 )
@@ -41,12 +50,17 @@ DEVKIT_GROUND_TRUTH = "ILSVRC2012_validation_ground_truth.txt"
 DEVKIT_META = "meta.mat"
 
 
-class DatasetError(ValueError):
-    """A dataset description could not be read; the message names the file and the reason."""
+class DatasetError(InputError):
+    """A dataset description could not be read; the message names the file and the reason (exit 1)."""
 
 
 class ClassNameMismatch(DatasetError):
     """The checkpoint's class names do not cover the data's classes."""
+
+
+class UnreadableImageError(DatasetError):
+    """One image of a dataset cannot be read (raised by :meth:`ImageDataset.load` overrides); the
+    engine skips the image and reports the message, like a decode error."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +115,11 @@ class ImageDataset(Sequence):
     def __repr__(self) -> str:
         n = len(self.class_names) if self.class_names is not None else "?"
         return f"ImageDataset({len(self)} images, {n} classes, {self.source or self.root})"
+
+    def load(self, i: int) -> np.ndarray:
+        """The RGB uint8 (H, W, 3) pixels of image ``i`` (EXIF orientation applied). Raises
+        ``ImageDecodeError`` (or :class:`UnreadableImageError`) when the file cannot be read."""
+        return decode_image(self.paths[int(i)])
 
     def subset(self, indices: Sequence[int]) -> "ImageDataset":
         """A new dataset of the images at ``indices`` (in that order, re-indexed from 0)."""
@@ -209,6 +228,43 @@ def read_devkit_meta(path: str | os.PathLike) -> dict[int, str]:
     return out
 
 
+def _loc_labels(labels: Path, class_names: Sequence[str] | None) -> tuple[list[str], list[str], list[str]]:
+    """(sorted classes, image ids, their wnids) of a ``LOC_val_solution.csv``."""
+    wnid_of = read_loc_solution(labels)
+    synsets = labels.parent / LOC_SYNSETS
+    if synsets.is_file():
+        classes = sorted(line.split()[0] for line in synsets.read_text().splitlines() if line.strip())
+    elif class_names is not None:
+        classes = sorted(class_names)
+    else:
+        classes = sorted(set(wnid_of.values()))
+        if len(classes) != 1000:
+            warnings.warn(f"{labels}: no {LOC_SYNSETS} beside it and only {len(classes)} wnids in the file: "
+                          "class indices are ranks among those wnids, not the 1000-class index (a checkpoint "
+                          "with class names remaps them by name)", stacklevel=3)
+    ids = sorted(wnid_of)
+    return classes, ids, [wnid_of[i] for i in ids]
+
+
+def _devkit_labels(labels: Path, folder: Path, meta: str | os.PathLike | None
+                   ) -> tuple[list[str], list[str], list[str]]:
+    """(sorted classes, image ids, their wnids) of the devkit's ground truth through ``meta.mat``."""
+    if meta is None:
+        meta = _first_file(labels.parent / DEVKIT_META, labels.parent.parent / "data" / DEVKIT_META,
+                           folder / DEVKIT_META)
+        if meta is None:
+            raise DatasetError(f"{labels}: devkit ids need {DEVKIT_META} (pass meta=...)")
+    id_to_wnid = read_devkit_meta(meta)
+    rows = [r.strip() for r in labels.read_text().splitlines() if r.strip()]
+    wnids = []
+    for line, r in enumerate(rows, start=1):
+        try:
+            wnids.append(id_to_wnid[int(r)])
+        except (ValueError, KeyError):
+            raise DatasetError(f"{labels}:{line}: {r!r} is not an ILSVRC2012_ID in {meta}") from None
+    return sorted(id_to_wnid.values()), [f"ILSVRC2012_val_{k:08d}" for k in range(1, len(rows) + 1)], wnids
+
+
 def imagenet_val(folder: str | os.PathLike, *, labels: str | os.PathLike | None = None,
                  meta: str | os.PathLike | None = None,
                  class_names: Sequence[str] | None = None) -> ImageDataset:
@@ -232,36 +288,9 @@ def imagenet_val(folder: str | os.PathLike, *, labels: str | os.PathLike | None 
     labels = Path(labels)
     images = _flat_images(folder)
     if labels.name.endswith(".csv"):
-        wnid_of = read_loc_solution(labels)
-        synsets = labels.parent / LOC_SYNSETS
-        if synsets.is_file():
-            classes = sorted(line.split()[0] for line in synsets.read_text().splitlines() if line.strip())
-        elif class_names is not None:
-            classes = sorted(class_names)
-        else:
-            classes = sorted(set(wnid_of.values()))
-            if len(classes) != 1000:
-                warnings.warn(f"{labels}: no {LOC_SYNSETS} beside it and only {len(classes)} wnids in the file: "
-                              "class indices are ranks among those wnids, not the 1000-class index (a checkpoint "
-                              "with class names remaps them by name)", stacklevel=2)
-        ids = sorted(wnid_of)
-        wnids = [wnid_of[i] for i in ids]
+        classes, ids, wnids = _loc_labels(labels, class_names)
     else:
-        if meta is None:
-            meta = _first_file(labels.parent / DEVKIT_META, labels.parent.parent / "data" / DEVKIT_META,
-                               folder / DEVKIT_META)
-            if meta is None:
-                raise DatasetError(f"{labels}: devkit ids need {DEVKIT_META} (pass meta=...)")
-        id_to_wnid = read_devkit_meta(meta)
-        classes = sorted(id_to_wnid.values())
-        rows = [r.strip() for r in labels.read_text().splitlines() if r.strip()]
-        wnids = []
-        for line, r in enumerate(rows, start=1):
-            try:
-                wnids.append(id_to_wnid[int(r)])
-            except (ValueError, KeyError):
-                raise DatasetError(f"{labels}:{line}: {r!r} is not an ILSVRC2012_ID in {meta}") from None
-        ids = [f"ILSVRC2012_val_{k:08d}" for k in range(1, len(rows) + 1)]
+        classes, ids, wnids = _devkit_labels(labels, folder, meta)
     index_of = {w: i for i, w in enumerate(classes)}
     paths, ys = [], []
     for image_id, w in zip(ids, wnids):

@@ -1,15 +1,18 @@
-"""The main job on bundled defaults: train tiny members, score them under 1/10/144 crops, compare.
+"""The main job: the paper's Table 3 for seven bundled GoogLeNets, and the whole recipe on request.
 
-``inception-eval demo`` runs :func:`run_demo`: on ``../shared/data/small-classification`` (the
-10-class Imagenette subset, ImageFolder ``train/`` and ``val/``) it trains ``members`` tiny GoogLeNets
-(``width_mult`` 0.25, 64 px, different seeds; the BatchNorm variant with milder crops, a warm-up +
-cosine learning rate and decoded images cached in memory, because a run of minutes needs them: see
-``DemoConfig``) on a per-class subset of ``train/``,
-scores them on a per-class subset of ``val/`` with the ``center``, ``ten`` and ``paper144``
-protocols through the scoring engine (one pass per member, cached), runs the ensemble comparison
-and writes the report, CSV, JSON and plot. The defaults are sized to finish in a few minutes on two
-CPU cores; the accuracies are a demo's (minutes of training), not a result.
+``inception-eval demo`` runs :func:`run_bundled_demo`: the ensemble comparison (``compare``) of the
+seven members in the repository's ``demo/members/`` (trained by ``examples/train_demo_members.py``)
+on the 100 photos in ``demo/photos/`` (10 per class of the 10-class Imagenette subset), with the
+``center``, ``ten`` and ``paper144`` protocols and the ``main`` and ``main+aux`` classifiers: every
+subset of 1..7 members (cost up to 7 x 144 = 1008 crops), greedy selection, the report, CSV, JSON
+and the cost-vs-error plot. It needs nothing outside the repository: the assets are found under
+the repository root (located upward from the current folder by its ``pyproject.toml``) or at
+``--assets DIR``. The photos are 224 px squares, so the three squares of ``paper144`` coincide and
+its 144 views are 48 distinct ones, each weighted 3.
 
+``inception-eval demo --train`` runs :func:`run_demo` instead: it trains ``members`` tiny
+GoogLeNets on ``../shared/data/small-classification/train`` (or ``--data``), then scores and
+compares them the same way (see :class:`DemoConfig` for how its settings differ from the paper's).
 Rerunning with the same settings reuses the trained members and the score cache in the output folder.
 """
 from __future__ import annotations
@@ -21,29 +24,138 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+from inception_aug.errors import UsageError
+
+__all__ = ["DEMO_DATA", "DEMO_ASSETS", "DEMO_PROTOCOLS", "DEMO_CLASSIFIERS", "DemoDataMissing", "find_repo_root",
+           "find_demo_data", "find_demo_assets", "BundledDemo", "run_bundled_demo", "DemoConfig",
+           "per_class_subset", "run_demo"]
+
 DEMO_DATA = Path("..") / "shared" / "data" / "small-classification"
+"""Where the demo looks for its data, relative to the current folder and then to the repository root."""
 
 
-class DemoDataMissing(FileNotFoundError):
-    """The bundled demo data folder is not where the demo looks."""
+DEMO_ASSETS = Path("demo")
+"""The bundled members (``members/*.pt``) and photos (``photos/<class>/``), relative to the repository root."""
+
+DEMO_PROTOCOLS: tuple[str, ...] = ("center", "ten", "paper144")
+DEMO_CLASSIFIERS: tuple[str, ...] = ("main", "main+aux")
 
 
-def find_demo_data(explicit: str | os.PathLike | None = None) -> Path:
-    """The small-classification folder: ``explicit``, else ``../shared/data/small-classification``
-    relative to the current folder, else relative to this repository's root."""
+class DemoDataMissing(UsageError):
+    """The demo data folder is not where the demo looks (exit code 2: pass ``--data``)."""
+
+
+def find_repo_root(start: str | os.PathLike | None = None) -> Path | None:
+    """The nearest folder at or above ``start`` (default: the current folder) holding a
+    ``pyproject.toml``, or None."""
+    here = Path.cwd() if start is None else Path(start)
+    for folder in (here.resolve(), *here.resolve().parents):
+        if (folder / "pyproject.toml").is_file():
+            return folder
+    return None
+
+
+def find_demo_data(explicit: str | os.PathLike | None = None, *, start: str | os.PathLike | None = None) -> Path:
+    """The demo's ImageFolder root (with ``train/`` and ``val/``).
+
+    ``explicit`` when given; else :data:`DEMO_DATA` relative to ``start`` (default: the current
+    folder), then relative to the repository root found from there (:func:`find_repo_root`).
+    Raises :class:`DemoDataMissing` naming every place it looked.
+    """
     if explicit is not None:
         cands = [Path(explicit)]
     else:
-        repo = Path(__file__).resolve().parents[1]
-        cands = [DEMO_DATA, repo / DEMO_DATA]
+        here = Path.cwd() if start is None else Path(start)
+        root = find_repo_root(here)
+        cands = [here / DEMO_DATA] + ([root / DEMO_DATA] if root is not None else [])
     for c in cands:
         if (c / "train").is_dir() and (c / "val").is_dir():
             return c.resolve()
     raise DemoDataMissing(
         "demo data not found: looked for an ImageFolder with train/ and val/ at "
         + ", ".join(str(c.resolve()) for c in cands)
-        + " (the repository's README says how the shared data sits beside the repo; "
-          "pass --data DIR to use another train/ + val/ folder)")
+        + (" (no pyproject.toml above the current folder, so no repository root to look from)"
+           if explicit is None and find_repo_root(start) is None else "")
+        + "; the README says how the shared data sits beside the repository, or pass --data DIR "
+          "with another train/ + val/ folder")
+
+
+def find_demo_assets(explicit: str | os.PathLike | None = None, *, start: str | os.PathLike | None = None) -> Path:
+    """The folder holding ``members/*.pt`` and ``photos/``: ``explicit`` when given, else
+    :data:`DEMO_ASSETS` under the current folder, then under the repository root found from it.
+    Raises :class:`DemoDataMissing` naming every place it looked."""
+    here = Path.cwd() if start is None else Path(start)
+    root = find_repo_root(here)
+    cands = [Path(explicit)] if explicit is not None else (
+        [here / DEMO_ASSETS] + ([root / DEMO_ASSETS] if root is not None else []))
+    for c in cands:
+        if (c / "photos").is_dir() and any((c / "members").glob("*.pt")):
+            return c.resolve()
+    raise DemoDataMissing(
+        "demo assets not found: looked for members/*.pt and photos/ in "
+        + ", ".join(str(c.resolve()) for c in cands)
+        + "; run the demo from inside a clone of the repository, or pass --assets DIR "
+          "(the repository's demo/ folder)")
+
+
+@dataclass
+class BundledDemo:
+    """Settings of the bundled demo (``inception-eval demo``)."""
+
+    out: str = "demo-out"
+    assets: str | None = None
+    protocols: tuple[str, ...] = DEMO_PROTOCOLS
+    classifier_sets: tuple[str, ...] = DEMO_CLASSIFIERS
+    workers: int = 0
+    threads: int | None = None
+    progress: bool = True
+
+
+def _bundled_note(assets: Path, n_members: int, n_photos: int) -> str:
+    return (f"Demo: {n_members} GoogLeNets bundled in {assets.name}/members (the recipe of each: "
+            f"`inception-eval model --checkpoint {assets.name}/members/<name>.pt`; trained by "
+            f"examples/train_demo_members.py on 2,000 photos of the 10-class Imagenette subset), scored on "
+            f"the {n_photos} photos of {assets.name}/photos. The photos are 224 px squares, so the three "
+            f"squares of paper144 coincide: its 144 views are 48 distinct ones, each weighted 3. Read every "
+            f"error with its 95% interval: on {n_photos} images one image is {100 / max(n_photos, 1):g} points. "
+            f"The paper's points in the plot are ImageNet figures, shown for scale only.")
+
+
+def run_bundled_demo(cfg: BundledDemo, *, log: Callable[[str], None] | None = print, show: bool = False):
+    """Compare every configuration of the bundled members on the bundled photos; returns
+    ``comparison.CompareOutputs`` (report.md, configurations.csv, comparison.json, cost_vs_top5.png
+    and timing.json under ``cfg.out``). Raises :class:`DemoDataMissing` when the assets are absent."""
+    import torch
+
+    from inception_eval.comparison import print_outputs, run_comparison
+    from inception_eval.data import image_folder
+
+    t0 = time.perf_counter()
+    assets = find_demo_assets(cfg.assets)
+    members = sorted((assets / "members").glob("*.pt"))
+    photos = image_folder(assets / "photos")
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if log:
+        log(f"comparing {len(members)} bundled members on {len(photos)} photos ({assets}) with "
+            f"{', '.join(cfg.protocols)}; classifiers {', '.join(cfg.classifier_sets)}")
+    res = run_comparison([str(m) for m in members], photos, protocols=list(cfg.protocols),
+                         classifier_sets=list(cfg.classifier_sets), out_dir=out, cache_dir=out / "cache",
+                         greedy=True, title="Demo: Table 3 for seven bundled members",
+                         note=_bundled_note(assets, len(members), len(photos)), log=log,
+                         progress=cfg.progress, workers=cfg.workers)
+    total = time.perf_counter() - t0
+    (out / "timing.json").write_text(json.dumps({"total_seconds": round(total, 1),
+                                                  "torch_threads": torch.get_num_threads(),
+                                                  "config": asdict(cfg)}, indent=1))
+    res.files["timing"] = out / "timing.json"
+    if log:
+        log(f"demo finished in {total:.0f} s")
+    if show:
+        print_outputs(res)
+    return res
 
 
 @dataclass
@@ -91,20 +203,10 @@ def per_class_subset(ds, per_class: int):
     return ds.subset(keep)
 
 
-def run_demo(cfg: DemoConfig, *, log: Callable[[str], None] | None = print):
-    """Train, score, compare; returns ``comparison.CompareOutputs`` (files under ``cfg.out``)."""
-    import torch
-
-    from inception_eval.comparison import run_compare
-    from inception_eval.data import image_folder
+def _train_members(cfg: DemoConfig, root: Path, out: Path, log) -> tuple[list[str], float]:
+    """Train (or reuse, when trained with the same settings) every member; (checkpoints, seconds)."""
     from inception_eval.train import TrainConfig, train
 
-    t0 = time.perf_counter()
-    root = find_demo_data(cfg.data)
-    out = Path(cfg.out)
-    (out / "members").mkdir(parents=True, exist_ok=True)
-    if cfg.threads:
-        torch.set_num_threads(int(cfg.threads))
     ckpts = []
     train_seconds = 0.0
     for k in range(cfg.members):
@@ -128,18 +230,47 @@ def run_demo(cfg: DemoConfig, *, log: Callable[[str], None] | None = print):
             train_seconds += res.seconds
             stamp.write_text(json.dumps(want))
         ckpts.append(tc.out)
+    return ckpts, train_seconds
+
+
+def _note(cfg: DemoConfig, root: Path, n_val: int) -> str:
+    return (f"Demo: {cfg.members} GoogLeNets ({cfg.variant} variant, width x{cfg.width_mult}, {cfg.size} px, "
+            f"crops {cfg.crop_scale[0]:g}-{cfg.crop_scale[1]:g} of the area, photometrics {cfg.photometric}, "
+            f"{cfg.schedule} lr {cfg.lr:g}) each trained {cfg.epochs} epochs on {cfg.train_per_class} images per "
+            f"class of {root.name}/train, scored on {n_val} images of {root.name}/val (10 classes). These "
+            f"accuracies are a demo's (minutes of CPU training), not a result: read them with their 95% "
+            f"intervals, which on {n_val} images are several points wide; the paper's points in the plot "
+            f"are ImageNet figures.")
+
+
+def run_demo(cfg: DemoConfig, *, log: Callable[[str], None] | None = print, show: bool = False):
+    """Train, score, compare; returns ``comparison.CompareOutputs`` (files under ``cfg.out``).
+
+    ``show`` prints the report and the files written (the command line's output). Raises
+    :class:`DemoDataMissing` / :class:`UsageError` for missing data or bad settings.
+    """
+    import torch
+
+    from inception_eval.comparison import print_outputs, run_comparison
+    from inception_eval.data import image_folder
+
+    if cfg.members < 1:
+        raise UsageError(f"--members must be >= 1, got {cfg.members}")
+    t0 = time.perf_counter()
+    root = find_demo_data(cfg.data)
+    out = Path(cfg.out)
+    (out / "members").mkdir(parents=True, exist_ok=True)
+    if cfg.threads:
+        torch.set_num_threads(int(cfg.threads))
+    ckpts, train_seconds = _train_members(cfg, root, out, log)
     val = per_class_subset(image_folder(root / "val"), cfg.val_per_class)
     if log:
         log(f"scoring {len(ckpts)} members on {len(val)} val images ({cfg.val_per_class} per class) "
             f"with {', '.join(cfg.protocols)}")
-    note = (f"Demo: {cfg.members} GoogLeNets ({cfg.variant} variant, width x{cfg.width_mult}, {cfg.size} px, "
-            f"crops {cfg.crop_scale[0]:g}-{cfg.crop_scale[1]:g} of the area, photometrics {cfg.photometric}, "
-            f"{cfg.schedule} lr {cfg.lr:g}) each trained {cfg.epochs} epochs on {cfg.train_per_class} images per class of {root.name}/train, scored on "
-            f"{len(val)} images of {root.name}/val (10 classes). These accuracies are a demo's (minutes of "
-            f"CPU training), not a result; the paper's points in the plot are ImageNet figures.")
-    res = run_compare(ckpts, val, protocols=list(cfg.protocols), classifier_sets=["main", "main+aux"],
-                      out_dir=out, cache_dir=out / "cache", greedy=True, title="Demo ensemble comparison",
-                      note=note, log=log, progress=False, workers=cfg.workers)
+    note = _note(cfg, root, len(val))
+    res = run_comparison(ckpts, val, protocols=list(cfg.protocols), classifier_sets=["main", "main+aux"],
+                         out_dir=out, cache_dir=out / "cache", greedy=True, title="Demo ensemble comparison",
+                         note=note, log=log, progress=False, workers=cfg.workers)
     total = time.perf_counter() - t0
     (out / "timing.json").write_text(json.dumps({"total_seconds": round(total, 1),
                                                   "training_seconds": round(train_seconds, 1),
@@ -147,4 +278,6 @@ def run_demo(cfg: DemoConfig, *, log: Callable[[str], None] | None = print):
                                                   "config": asdict(cfg)}, indent=1))
     if log:
         log(f"demo finished in {total:.0f} s (training {train_seconds:.0f} s)")
+    if show:
+        print_outputs(res)
     return res

@@ -1,10 +1,18 @@
-"""Plots for the ensemble comparison (matplotlib is optional: ``pip install -e ".[plot]"``)."""
+"""Plots: the ensemble comparison (cost vs error with 95% intervals) and reliability diagrams.
+
+matplotlib is optional: ``pip install -e ".[plot]"``; without it every plot raises
+:class:`PlotUnavailable` with that advice.
+"""
 from __future__ import annotations
 
 import os
 from pathlib import Path
 from typing import Sequence
 
+import numpy as np
+
+from inception_aug.errors import UsageError
+from inception_eval import calibration
 from inception_eval.ensemble import Comparison, pareto_front
 
 # The paper's Table 3 (Szegedy et al. 2014, "Going deeper with convolutions"): GoogLeNet on the
@@ -19,11 +27,14 @@ PAPER_TABLE3: tuple[tuple[int, int, int, float], ...] = (
 )
 
 
-class PlotUnavailable(RuntimeError):
-    """matplotlib is not installed."""
+class PlotUnavailable(UsageError, RuntimeError):
+    """matplotlib is not installed (exit code 2 when a command was asked for a plot; ``compare``
+    notes it and writes everything else)."""
 
 
-def _pyplot():
+def pyplot():
+    """``matplotlib.pyplot`` on the file-only Agg backend; :class:`PlotUnavailable` with install
+    advice when matplotlib is missing."""
     try:
         import matplotlib
 
@@ -36,16 +47,32 @@ def _pyplot():
     return plt
 
 
+def _draw_front(ax, comp: Comparison) -> None:
+    """The Pareto front over all configurations as a step line (error holds until the next point)."""
+    front = [comp.configs[i] for i in pareto_front([(c.cost, c.top5) for c in comp.configs])]
+    xs: list[float] = []
+    ys: list[float] = []
+    for c in front:
+        if xs:
+            xs.append(c.cost)
+            ys.append(ys[-1])
+        xs.append(c.cost)
+        ys.append(100 * c.top5)
+    if xs:
+        ax.plot(xs, ys, color="black", lw=1.2, zorder=4, label="Pareto front (ours)")
+
+
 def plot_cost_vs_error(comp: Comparison, path: str | os.PathLike, *, title: str | None = None,
                        paper_reference: bool = True, dpi: int = 110) -> Path:
     """Write a PNG: top-5 error (%) against cost (models x crops, log axis), one marker per configuration.
 
-    Markers are coloured by protocol and shaped by classifier set; the Pareto front (lowest error
+    Markers are coloured by protocol and shaped by classifier set, with 95% Wilson intervals as
+    error bars; the Pareto front (lowest error
     for at most that cost) over all configurations is drawn as a step line; the paper's six Table 3
     points are a separate reference series (ImageNet figures, not comparable data). Raises
     :class:`PlotUnavailable` with install advice when matplotlib is missing.
     """
-    plt = _pyplot()
+    plt = pyplot()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(8.6, 4.6))
@@ -57,20 +84,12 @@ def plot_cost_vs_error(comp: Comparison, path: str | os.PathLike, *, title: str 
             if not pts:
                 continue
             label = proto if len(comp.classifier_sets) == 1 else f"{proto}, {cls}"
-            ax.scatter([c.cost for c in pts], [100 * c.top5 for c in pts], s=22, alpha=0.7,
-                       color=colours[pi % len(colours)], marker=shapes[ci % len(shapes)], label=label,
-                       zorder=3)
-    pts = [(c.cost, c.top5) for c in comp.configs]
-    front = [comp.configs[i] for i in pareto_front(pts)]
-    if front:
-        xs, ys = [], []
-        for c in front:  # step line: error holds until the next cheaper-is-better point
-            if xs:
-                xs.append(c.cost)
-                ys.append(ys[-1])
-            xs.append(c.cost)
-            ys.append(100 * c.top5)
-        ax.plot(xs, ys, color="black", lw=1.2, zorder=4, label="Pareto front (ours)")
+            ys = np.array([100 * c.top5 for c in pts])
+            err = np.array([[100 * c.top5 - 100 * c.top5_ci[0], 100 * c.top5_ci[1] - 100 * c.top5] for c in pts]).T
+            ax.errorbar([c.cost for c in pts], ys, yerr=np.nan_to_num(err), fmt=shapes[ci % len(shapes)],
+                        ms=4.5, alpha=0.7, color=colours[pi % len(colours)], elinewidth=0.7, capsize=1.5,
+                        label=label, zorder=3)
+    _draw_front(ax, comp)
     b = comp.baseline
     ax.axhline(100 * b.top5, color="grey", lw=0.8, ls=":", zorder=1,
                label=f"baseline: {b.members[0]} @ {b.protocol}")
@@ -92,13 +111,38 @@ def plot_cost_vs_error(comp: Comparison, path: str | os.PathLike, *, title: str 
     return path
 
 
-def matplotlib_available() -> bool:
-    """True when matplotlib can be imported."""
-    try:
-        _pyplot()
-    except PlotUnavailable:
-        return False
-    return True
+def plot_reliability(probs: np.ndarray, labels: np.ndarray, path: str | os.PathLike, *,
+                     valid: np.ndarray | None = None, title: str = "", bins: int = calibration.ECE_BINS,
+                     dpi: int = 100) -> Path:
+    """Write a reliability diagram (PNG): top-1 accuracy per equal-width confidence bin against
+    the diagonal, ECE / NLL / Brier in the corner, the bins' image counts below.
+
+    Raises :class:`PlotUnavailable` with install advice when matplotlib is missing.
+    """
+    plt = pyplot()
+    rb = calibration.reliability_bins(probs, labels, valid, bins=bins)
+    cal = calibration.calibration(probs, labels, valid)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig, (ax, ax2) = plt.subplots(2, 1, figsize=(4.6, 5.4), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    centres = (rb["edges"][:-1] + rb["edges"][1:]) / 2
+    width = 0.95 / bins
+    ax.bar(centres, np.nan_to_num(rb["accuracy"]), width=width, color="tab:blue", alpha=0.75, label="top-1 accuracy")
+    ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, label="perfect calibration")
+    ax.set_ylabel("top-1 accuracy")
+    ax.set_ylim(0, 1)
+    ax.set_title(title or "reliability diagram", fontsize=9)
+    ax.text(0.02, 0.97, f"ECE {cal.ece:.4f} ({bins} bins)\nNLL {cal.nll:.4f}\nBrier {cal.brier:.4f}\n"
+            f"{cal.count} images", transform=ax.transAxes, va="top", fontsize=8)
+    ax.legend(fontsize=7, loc="lower right")
+    ax2.bar(centres, rb["count"], width=width, color="grey")
+    ax2.set_xlabel("top-1 confidence")
+    ax2.set_ylabel("images")
+    ax2.set_xlim(0, 1)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
 
 
-__all__: Sequence[str] = ("PAPER_TABLE3", "PlotUnavailable", "plot_cost_vs_error", "matplotlib_available")
+__all__: Sequence[str] = ("PAPER_TABLE3", "PlotUnavailable", "pyplot", "plot_cost_vs_error", "plot_reliability")

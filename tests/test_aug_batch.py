@@ -11,15 +11,16 @@ from scipy import stats
 
 from inception_aug import batch as B
 from inception_aug.color import PhotometricParams, apply_photometric, sample_photometric
+from inception_aug.color_presets import PRESET_DEFAULTS
 
-PRESETS = [("howard", {}), ("howard", {"clamp": "each"}), ("colorjitter", {}), ("colorjitter", {"clamp": "final"}),
+PRESETS = [("howard", {}), ("howard", {"clamp": "final"}), ("colorjitter", {}), ("colorjitter", {"clamp": "final"}),
            ("colorjitter", {"hue": 0.3}), ("tf-slim", {}), ("tf-slim", {"fast_mode": True})]
 
 
 def _tolerance(preset: str, opts: dict) -> tuple[float, int]:
     """(fraction of identical uint8 values, max float-path difference in levels) as the module doc
     states: the fused per-image path is OpenCV's fixed-point transform (~5% of values 1 level off)."""
-    final = opts.get("clamp", "final" if preset == "howard" else "each") == "final"
+    final = opts.get("clamp", PRESET_DEFAULTS[preset].get("clamp", "each")) == "final"
     return (0.9, 1) if final else (0.999, 4)
 
 
@@ -203,7 +204,7 @@ def test_bad_batches_raise_clear_errors():
         B.apply_photometric_batch(x.to(torch.int32), [sample_photometric("howard", rng)] * 2)
     with pytest.raises(ValueError, match="unknown photometric preset"):
         B.sample_batch_photometric("sepia", 2)
-    mixed = [sample_photometric("howard", rng), sample_photometric("howard", rng, clamp="each")]
+    mixed = [sample_photometric("howard", rng, clamp="final"), sample_photometric("howard", rng, clamp="each")]
     with pytest.raises(ValueError, match="mixes clamp"):
         B.apply_photometric_batch(x, mixed)
     with pytest.raises(ValueError, match="hue"):
@@ -217,7 +218,7 @@ def test_fused_batch_matrices_match_the_per_image_matrix():
     rng = np.random.default_rng(16)
     imgs = _synthetic(5)
     means = imgs.reshape(5, -1, 3).mean(axis=1)
-    for preset, opts in [("howard", {}), ("colorjitter", {"clamp": "final"})]:
+    for preset, opts in [("howard", {"clamp": "final"}), ("colorjitter", {"clamp": "final"})]:
         ps = [sample_photometric(preset, rng, **opts) for _ in range(5)]
         a, b = B.batch_color_matrices(B.params_to_batch(ps), torch.tensor(means))
         for i, p in enumerate(ps):

@@ -1,4 +1,4 @@
-"""inception-aug command line: preview, hist, speed."""
+"""inception-aug command line: preview and hist (the per-preset speed table: tests/test_aug_benchmark.py)."""
 from __future__ import annotations
 
 import json
@@ -89,6 +89,9 @@ def test_preview_bad_inputs_give_clear_errors(tmp_path, capsys):
     assert "missing.jpg" in capsys.readouterr().err
     assert cli.main(["preview", str(_photo(tmp_path)), "--preset", "nope", "--out", str(tmp_path / "x.png")]) == 2
     assert "unknown preset" in capsys.readouterr().err
+    for flags in (["--photometric", "sepia"], ["--sampler", "random"], ["--size", "0"]):
+        assert cli.main(["preview", str(_photo(tmp_path)), *flags, "--out", str(tmp_path / "x.png")]) == 2
+        assert capsys.readouterr().err.startswith("inception-aug preview: error: ")
     with pytest.raises(SystemExit):
         cli.main(["preview", str(_photo(tmp_path)), "--n", "0"])
 
@@ -117,15 +120,6 @@ def test_hist_size_argument_is_validated(capsys):
     with pytest.raises(SystemExit):
         cli.main(["hist", "--size", "500by375"])
     assert "size must look like 500x375" in capsys.readouterr().err
-
-
-def test_speed_quick_reports_every_preset(imagenet_samples, capsys):
-    assert cli.main(["speed", "--quick", "--data", str(imagenet_samples)]) == 0
-    out = capsys.readouterr().out
-    res = json.loads(out.splitlines()[0])
-    assert [r["preset"] for r in res["results"]][:2] == ["howard", "colorjitter"]
-    assert all(r["wall_ms"] > 0 for r in res["results"])
-    assert "| howard |" in out
 
 
 def test_no_command_prints_help(capsys):

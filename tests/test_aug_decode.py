@@ -177,3 +177,32 @@ def test_progressive_jpeg_and_png_with_exif_orientation():
     assert image_size(png) == (30, 50)
     np.testing.assert_array_equal(decode_image(png), np.asarray(im.transpose(Image.Transpose.ROTATE_90)))
     np.testing.assert_array_equal(decode_image(png, orient=False), np.asarray(im))
+
+
+def test_decode_error_is_an_input_error():
+    from inception_aug.errors import InputError
+
+    err = ImageDecodeError("x.jpg", "truncated")
+    assert isinstance(err, InputError) and isinstance(err, ValueError)
+    assert str(err) == "cannot decode image x.jpg: truncated"
+
+
+def test_pixel_limit_is_checked_from_the_header_before_decoding(tmp_path, monkeypatch):
+    """A JPEG above the limit is refused from its header (the fast path never decodes it); PNGs
+    go through PIL's own bomb check, which our limit (2x PIL's default) matches."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from inception_aug import decode as decode_mod
+
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((30, 40, 3), np.uint8)).save(buf, "JPEG")
+    path = tmp_path / "wide.jpg"
+    path.write_bytes(buf.getvalue())
+    assert decode_mod.decode_image(path).shape == (30, 40, 3)
+    monkeypatch.setattr(decode_mod, "MAX_DECODED_PIXELS", 1000)
+    monkeypatch.setattr(decode_mod, "_decode_fast", lambda *a, **k: pytest.fail("decoded despite the limit"))
+    with pytest.raises(decode_mod.ImageDecodeError, match=r"wide\.jpg: too large: 40x30 = 1,200 pixels"):
+        decode_mod.decode_image(path)

@@ -109,3 +109,31 @@ def test_forked_workers_do_not_share_default_draws_and_worker_init_reseeds():
             assert seeds[0] != seeds[1] and min(seeds.values()) >= 0  # set_random_seed was called
         else:
             assert (rows[:, 5] == -1).all()
+
+
+def test_find_objects_rules():
+    """One walk for every re-seeding helper: attributes, lists and dict values are searched; big
+    containers, strings and arrays are not entered; a match is not entered; cycles are safe."""
+    from inception_aug.seeding import find_objects
+
+    class Seeded:
+        def __init__(self, inner=None):
+            self.inner = inner
+
+        def set_random_seed(self, seed):  # noqa: D401 - marker method
+            pass
+
+    class Holder:
+        pass
+
+    inside = Seeded()
+    outer = Seeded(inner=inside)  # a match: its own method handles ``inside``
+    h = Holder()
+    h.pipelines = {"train": [outer]}  # dict value, then list item
+    h.samples = [Seeded() for _ in range(65)]  # more than 64 items: a sample list, not entered
+    h.few = (Seeded(),)
+    h.name, h.table = "x", np.zeros(3)
+    h.self_ref = h
+    found = find_objects(h, lambda o: callable(getattr(o, "set_random_seed", None)))
+    assert found == [outer, h.few[0]]
+    assert find_objects(h, lambda o: isinstance(o, Seeded), max_depth=1) == []  # both sit 2-3 levels down

@@ -9,18 +9,14 @@ import pytest
 import torch
 from PIL import Image
 
+import inception_aug.crop as K
 import inception_aug.transforms as T
+from inception_aug.constants import IMAGENET_MEAN, IMAGENET_STD
+from inception_aug.convert import load_input
+from inception_aug.crop import choose_reduce, crop_resize
 from inception_aug.decode import ImageDecodeError, image_size
 from inception_aug.params import AugParams, CropBox
-from inception_aug.transforms import (
-    IMAGENET_MEAN,
-    IMAGENET_STD,
-    InceptionTrainTransform,
-    ToNormalizedTensor,
-    choose_reduce,
-    crop_resize,
-    load_input,
-)
+from inception_aug.transforms import InceptionTrainTransform, ToNormalizedTensor
 
 
 def _img(w=120, h=90, seed=0) -> np.ndarray:
@@ -118,7 +114,7 @@ def test_in_place_flip_and_colour_never_touch_the_callers_array():
     a = _img(200, 150)
     keep = a.copy()
     t = InceptionTrainTransform(50, photometric="howard", output="numpy")
-    photo = sample_photometric("howard", np.random.default_rng(2))
+    photo = sample_photometric("howard", np.random.default_rng(2), clamp="final")
     assert photo.fused
     box = CropBox(17, 23, 50, 50)
     for flip in (False, True):
@@ -172,12 +168,17 @@ def test_bad_inputs(tmp_path):
         InceptionTrainTransform(interpolations=("lanczos",))
 
 
-def test_without_color_module_none_still_works(monkeypatch):
-    monkeypatch.setattr(T, "_color", None)
+def test_bad_settings_are_usage_errors():
+    from inception_aug.errors import UsageError
+
     t = InceptionTrainTransform(32, photometric="none")
     assert t(_img(), np.random.default_rng(0)).shape == (3, 32, 32)
-    with pytest.raises(ImportError):
-        InceptionTrainTransform(32, photometric="howard")
+    for kw in ({"photometric": "sepia"}, {"sampler": "random"}, {"output": "jpeg"}, {"flip": 1.5},
+               {"interpolations": ()}):
+        with pytest.raises(UsageError):
+            InceptionTrainTransform(32, **kw)
+    with pytest.raises(UsageError, match="unknown preset"):
+        InceptionTrainTransform.from_preset("timm")
 
 
 def _waves(w: int, h: int) -> np.ndarray:
@@ -223,8 +224,8 @@ def test_reduced_decode_bound_on_real_photos(imagenet_samples, monkeypatch):
     files = [p for p in sorted(imagenet_samples.glob("*.JPEG")) if min(image_size(p)) >= 448][:8]
     assert files
     seen = []
-    real = T.decode_image
-    monkeypatch.setattr(T, "decode_image", lambda *a, **k: (seen.append(k.get("reduce", 1)), real(*a, **k))[1])
+    real = K.decode_image
+    monkeypatch.setattr(K, "decode_image", lambda *a, **k: (seen.append(k.get("reduce", 1)), real(*a, **k))[1])
     t = InceptionTrainTransform(224, photometric="none", output="numpy")
     rng = np.random.default_rng(0)
     diffs = []
@@ -246,12 +247,12 @@ def test_reduced_decode_bound_on_real_photos(imagenet_samples, monkeypatch):
 
 
 def test_single_step_callables_compose():
-    from inception_aug.transforms import RandomHorizontalFlip, RandomPhotometric, RandomResizedCropInception
+    from inception_aug.transforms import InceptionColor, InceptionCrop, InceptionFlip
 
     a = _img(200, 150)
-    crop = RandomResizedCropInception(64, interpolations=("bilinear",))
-    flip = RandomHorizontalFlip(1.0)
-    photo = RandomPhotometric("howard")
+    crop = InceptionCrop(64, interpolations=("bilinear",))
+    flip = InceptionFlip(1.0)
+    photo = InceptionColor("howard")
     rng = np.random.default_rng(0)
     x = photo(flip(crop(a, rng), rng), rng)
     assert x.shape == (64, 64, 3) and x.dtype == np.uint8

@@ -74,17 +74,20 @@ def test_weighted_members_match_dense(small):
         assert list(err[:, s]) == pytest.approx(ref, abs=1e-12)
 
 
-def test_tie_rule_true_class_wins_ties():
-    # image 0: class 1 ties the true class 0 in every member -> rank 0 (correct)
-    # image 1: member 0 puts class 2 above y, member 1 puts it below by the same margin -> tie in the mean
-    p0 = np.array([[0.4, 0.4, 0.2], [0.3, 0.2, 0.5]], np.float32)
-    p1 = np.array([[0.4, 0.4, 0.2], [0.5, 0.4, 0.1]], np.float32)
+def test_tie_rule_a_tie_is_never_a_success():
+    # image 0: class 1 ties the true class 0 in every member -> rank 1 (top-1 wrong) in every subset
+    # image 1: member 0 puts class 2 above y, member 1 below it by the same margin -> a tie in the mean
+    p0 = np.array([[0.375, 0.375, 0.25], [0.25, 0.25, 0.5]], np.float32)
+    p1 = np.array([[0.375, 0.375, 0.25], [0.5, 0.25, 0.25]], np.float32)
     labels = np.array([0, 0])
     table = E.build_table([[(p0, 1.0)], [(p1, 1.0)]], labels)
-    err = E.subset_errors(table, E.subset_matrix([(0,), (1,), (0, 1)], 2), topk=(1,))
-    # member 0 alone: image 1 wrong (0.5 > 0.3); member 1 alone: all right; both: 0.3+0.5 == 0.5+0.3 -> tie -> right
-    assert err[0].tolist() == [0.5, 0.0, 0.0]
-    assert E.reference_errors([p0, p1], labels, (0, 1), topk=(1,)) == [0.0]
+    weights = E.subset_matrix([(0,), (1,), (0, 1)], 2)
+    counts = E.subset_counts(table, weights, topk=(1,))
+    # member 0: both wrong (image 1 strictly); member 1: image 0 (tie) wrong; both: both ties wrong
+    assert counts.errors[0].tolist() == [1.0, 0.5, 1.0]
+    assert counts.ties[0].tolist() == [1, 1, 2]
+    assert E.reference_errors([p0, p1], labels, (0, 1), topk=(1,)) == [1.0]
+    assert E.image_ranks(table, weights).tolist() == [[1, 1, 1], [2, 0, 1]]  # image 1, m0: a tie and one above
 
 
 def test_candidate_table_keeps_only_classes_above_the_true_one():
@@ -159,7 +162,7 @@ def _brute_rows(small, cls_heads, protocol, baseline_errs):
 
 
 def test_compare_rows_every_number(small):
-    comp = E.compare(small["members"], ["center", "ten", "paper144"], ["main", "main+aux"], greedy=True)
+    comp = E.compare_configurations(small["members"], ["center", "ten", "paper144"], ["main", "main+aux"], greedy=True)
     labels = small["labels"]
     # baseline: lowest top-1 at center, main classifier, checked densely
     singles = [_dense_topk_errors([small["protos"]["center"][j]], labels) for j in range(4)]
@@ -189,19 +192,19 @@ def test_compare_rows_every_number(small):
 
 
 def test_baseline_override_and_ties(small):
-    comp = E.compare(small["members"], ["ten"], baseline="m2")
+    comp = E.compare_configurations(small["members"], ["ten"], baseline="m2")
     assert comp.baseline.members == ("m2",) and comp.baseline.protocol == "ten"
     assert comp.baseline.d_top5 == 0.0
     assert "chosen by the user" in comp.baseline_rule
-    comp = E.compare(small["members"], ["ten", "center"], baseline=3)
+    comp = E.compare_configurations(small["members"], ["ten", "center"], baseline=3)
     assert comp.baseline.members == ("m3",) and comp.baseline.protocol == "center"
     with pytest.raises(ValueError, match="not one of the members"):
-        E.compare(small["members"], ["ten"], baseline="zz")
+        E.compare_configurations(small["members"], ["ten"], baseline="zz")
     # identical members: the tie goes to the first listed
     labels = small["labels"]
     same = [E.MemberScores(n, {("center", "main"): small["protos"]["center"][0]}, labels,
                            nominal_views={"center": 1}) for n in ("x", "y")]
-    assert E.compare(same, ["center"]).baseline.members == ("x",)
+    assert E.compare_configurations(same, ["center"]).baseline.members == ("x",)
 
 
 def test_invalid_images_are_excluded(small):
@@ -209,7 +212,7 @@ def test_invalid_images_are_excluded(small):
     valid = np.ones(len(labels), bool)
     valid[:40] = False
     ms = [E.MemberScores(m.name, m.probs, labels, valid, nominal_views=m.nominal_views) for m in small["members"]]
-    comp = E.compare(ms, ["ten"])
+    comp = E.compare_configurations(ms, ["ten"])
     assert comp.n_images == len(labels) - 40 and comp.n_excluded == 40
     full = [r for r in comp.rows if r.n_models == 4][0]
     ref = _dense_topk_errors([a[40:] for a in small["protos"]["ten"]], labels[40:])
@@ -220,9 +223,9 @@ def test_mismatched_members_rejected(small):
     m0 = small["members"][0]
     other = E.MemberScores("o", m0.probs, (m0.labels + 1) % 15, nominal_views=m0.nominal_views)
     with pytest.raises(ValueError, match="different images or labels"):
-        E.compare([m0, other], ["ten"])
+        E.compare_configurations([m0, other], ["ten"])
     with pytest.raises(ValueError, match="no probabilities for protocol 'zzz'"):
-        E.compare([m0], ["zzz"])
+        E.compare_configurations([m0], ["zzz"])
 
 
 def _dense_greedy(arrays, labels, key=1):
@@ -291,7 +294,7 @@ def test_plot_written(small, tmp_path):
     pytest.importorskip("matplotlib")
     from inception_eval.plots import PAPER_TABLE3, plot_cost_vs_error
 
-    comp = E.compare(small["members"], ["center", "ten", "paper144"], ["main"])
+    comp = E.compare_configurations(small["members"], ["center", "ten", "paper144"], ["main"])
     path = plot_cost_vs_error(comp, tmp_path / "p.png")
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and 5_000 < len(data) < 300_000
@@ -312,13 +315,13 @@ def test_plot_missing_matplotlib_message(small, tmp_path, monkeypatch):
         return real(name, *a, **k)
 
     monkeypatch.setattr(builtins, "__import__", no_mpl)
-    comp = E.compare(small["members"][:2], ["center"])
+    comp = E.compare_configurations(small["members"][:2], ["center"])
     with pytest.raises(plots.PlotUnavailable, match=r"'plot' extra"):
         plots.plot_cost_vs_error(comp, tmp_path / "p.png")
 
 
 def test_compare_beyond_exhaustive_uses_greedy_prefix_and_sample(small):
-    comp = E.compare(small["members"], ["center", "ten"], max_exhaustive=2, per_size=2, seed=5)
+    comp = E.compare_configurations(small["members"], ["center", "ten"], max_exhaustive=2, per_size=2, seed=5)
     assert "greedy prefix" in comp.subset_rule and "seed 5" in comp.subset_rule
     center = [c for c in comp.configs if c.protocol == "center"]
     sizes = sorted({c.n_models for c in center})

@@ -91,14 +91,14 @@ def test_compare_cli_outputs_match_dense_reference(tiny_setup, tmp_path, capsys)
 
 
 def test_rerun_with_added_member_scores_only_it(tiny_setup, tmp_path):
-    from inception_eval.comparison import run_compare
+    from inception_eval.comparison import run_comparison
 
     cache = tmp_path / "cache"
     ck = tiny_setup["ckpts"]
     kw = dict(protocols=["center", "ten"], cache_dir=cache, log=None, progress=False, workers=0)
-    first = run_compare(ck[:2], str(tiny_setup["data"]), out_dir=None, **kw)
+    first = run_comparison(ck[:2], str(tiny_setup["data"]), out_dir=None, **kw)
     assert [r.images_computed for r in first.runs] == [10, 10]
-    second = run_compare(ck, str(tiny_setup["data"]), out_dir=tmp_path / "o", plot=False, **kw)
+    second = run_comparison(ck, str(tiny_setup["data"]), out_dir=tmp_path / "o", plot=False, **kw)
     assert [r.images_computed for r in second.runs] == [0, 0, 10]
     assert [r.forward_views for r in second.runs][:2] == [0, 0]
     assert len(second.comparison.configs) == 7 * 2
@@ -119,7 +119,7 @@ def test_compare_cli_errors(tiny_setup, tmp_path, capsys):
 
 
 def test_demo_reports_missing_data(tmp_path, capsys):
-    rc = cli_main(["demo", "--data", str(tmp_path / "absent"), "--out", str(tmp_path / "o")])
+    rc = cli_main(["demo", "--train", "--data", str(tmp_path / "absent"), "--out", str(tmp_path / "o")])
     assert rc == 2
     err = capsys.readouterr().err
     assert "demo data not found" in err and "absent" in err

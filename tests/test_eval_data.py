@@ -140,17 +140,18 @@ def test_align_classes_by_name_subset_mismatch_and_override(tmp_path):
         data.align_classes(ds, ["tench"], class_map="index")
 
 
-def test_topk_ties_stable_lower_index_first():
+def test_topk_ties_count_against_the_true_class():
     scores = np.array([[0.2, 0.5, 0.5, 0.1, 0.0, 0.0, 0.0],    # tie between class 1 and 2
                        [0.2, 0.5, 0.5, 0.1, 0.0, 0.0, 0.0],
                        [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1]])    # all tied
     labels = np.array([1, 2, 6])
     rank = metrics.true_class_rank(scores, labels)
-    assert rank.tolist() == [0, 1, 6]
-    ref = [int(np.where(np.argsort(-s, kind="stable") == y)[0][0]) for s, y in zip(scores, labels)]
+    assert rank.tolist() == [1, 1, 6]  # a tied class ranks above the true class, whatever its index
+    ref = [int(sum(s[c] >= s[y] for c in range(len(s)) if c != y)) for s, y in zip(scores, labels)]
     assert rank.tolist() == ref
     acc = metrics.accuracy(scores, labels)
-    assert (acc.count, acc.top1, acc.top5) == (3, pytest.approx(1 / 3), pytest.approx(2 / 3))
+    assert (acc.count, acc.top1, acc.top5) == (3, 0.0, pytest.approx(2 / 3))
+    assert (acc.ties_top1, acc.ties_top5) == (3, 1)  # top-5: only the all-tied row
     acc = metrics.accuracy(scores, labels, valid=np.array([False, True, False]))
     assert (acc.count, acc.top1, acc.top5, acc.top1_error) == (1, 0.0, 1.0, 1.0)
     assert metrics.accuracy(scores, labels, valid=np.zeros(3, bool)).count == 0

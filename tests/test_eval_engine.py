@@ -10,6 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
+from inception_aug.constants import IMAGENET_MEAN, IMAGENET_STD
 from inception_aug.decode import decode_image
 from inception_eval import data, engine
 from inception_eval.aggregate import average_views
@@ -18,7 +19,7 @@ from inception_eval.models.inference import prepare_for_inference
 from inception_eval.protocols import get_protocol, union_views
 from inception_eval.views import DEFAULT_INTERPOLATION, reference_cut
 
-MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+MEAN, STD = IMAGENET_MEAN, IMAGENET_STD
 CROP = 64  # paper scales 256/288/320/352 become 73/82/91/101 px
 
 
@@ -268,3 +269,87 @@ def test_compiled_engine_agrees_with_eager_and_pads_the_last_batch(imagenet_samp
     assert a.shape == b.shape == (2, 10)
     assert np.abs(a - b).max() < 1e-4  # Inductor fuses ops: float rounding, not bit equality
     assert (a.argmax(1) == b.argmax(1)).all()
+
+
+class _LoaderBug(data.ImageDataset):
+    """A dataset whose loader has a bug for one file (ZeroDivisionError), or reports one file as
+    unreadable through the data-level error."""
+
+    def __init__(self, paths, labels, bug: str | None = None, unreadable: str | None = None) -> None:
+        super().__init__(paths, labels)
+        self.bug, self.unreadable = bug, unreadable
+
+    def load(self, i: int):
+        name = Path(self.paths[i]).name
+        if name == self.bug:
+            return 1 // 0
+        if name == self.unreadable:
+            raise data.UnreadableImageError(f"{self.paths[i]}: locked by the archive")
+        return super().load(i)
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_unexpected_loader_error_stops_the_run_naming_the_image(imagenet_samples, workers):
+    paths = [str(imagenet_samples / p) for p in PHOTOS[:3]]
+    ds = _LoaderBug(paths, [0, 1, 2], bug=PHOTOS[1])
+    with pytest.raises(engine.ImageLoadError) as err:
+        engine.score(tiny(), ds, ["center"], crop_size=CROP, checkpoint_sha256="t", workers=workers,
+                     progress=False)
+    msg = str(err.value)
+    assert PHOTOS[1] in msg and "index 1" in msg
+    assert "ZeroDivisionError" in msg and "Traceback" in msg  # the loader's traceback is kept
+    assert not isinstance(err.value, ValueError)  # a bug, not a data error: never exit 1 / skipped
+
+
+def test_data_level_unreadable_error_is_skipped_and_reported(imagenet_samples):
+    paths = [str(imagenet_samples / p) for p in PHOTOS[:3]]
+    ds = _LoaderBug(paths, [0, 1, 2], unreadable=PHOTOS[2])
+    res = engine.score(tiny(), ds, ["center"], crop_size=CROP, checkpoint_sha256="t", workers=0, progress=False)
+    assert res.valid.tolist() == [True, True, False]
+    assert res.skipped == [(paths[2], f"{paths[2]}: locked by the archive")]
+
+
+def test_result_parts_and_flat_attributes(imagenet_samples):
+    ds = photos_dataset(imagenet_samples).subset([0])
+    res = engine.score(tiny(), ds, ["center"], crop_size=CROP, checkpoint_sha256="t", workers=0, progress=False,
+                       max_batch=5)
+    assert res.probs is res.scores.probs and res.valid is res.scores.valid
+    assert res.seconds == res.stats.seconds > 0 and res.forward_views == res.stats.forward_views == 1
+    assert res.device == res.provenance.device == "cpu" and res.checkpoint_sha256 == "t"
+    assert res.settings["max_batch"] == 5 and res.world_size == 1 and res.cache_path is None
+    assert res.images_per_second == res.stats.images_computed / res.stats.seconds
+    with pytest.raises(AttributeError):
+        res.seconds = 1.0  # the flat names are read-only views of the parts
+
+
+def test_every_model_input_kind_resolves_alike(tmp_path):
+    from inception_aug.constants import IMAGENET_MEAN
+    from inception_aug.errors import InputError
+    from inception_eval.models.checkpoint import load_checkpoint, save_checkpoint
+    from inception_eval.resolve import resolve_model
+
+    model = tiny(num_classes=10)
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, model, input_size=CROP, class_names=[f"c{i}" for i in range(10)])
+    _, by_path = resolve_model(path)
+    _, by_pair = resolve_model(load_checkpoint(path))
+    assert by_path == by_pair
+    assert (by_path.crop_size, by_path.num_classes, by_path.class_names[:2]) == (CROP, 10, ["c0", "c1"])
+    assert len(by_path.sha256) == 64 and by_path.source == str(path)
+    m, bare = resolve_model(model, checkpoint_sha256="s")
+    assert m is model and (bare.sha256, bare.crop_size, bare.mean, bare.num_classes) == ("s", 224, IMAGENET_MEAN, 10)
+    assert resolve_model(model, crop_size=96, mean=(0.5, 0.5, 0.5))[1].crop_size == 96
+    with pytest.raises(InputError, match="number of classes"):
+        resolve_model(torch.nn.Identity())
+    with pytest.raises(TypeError, match="checkpoint must be"):
+        resolve_model(42)
+
+
+def test_settings_errors_are_usage_errors():
+    from inception_aug.errors import UsageError
+
+    assert engine.ScoreSettings().max_batch == engine.DEFAULT_MAX_BATCH["cpu"]
+    assert engine.ScoreSettings(device="cuda:1").max_batch == engine.DEFAULT_MAX_BATCH["cuda"]
+    for bad in (dict(precision="int8"), dict(heads=()), dict(class_map="wnid"), dict(max_batch=-1)):
+        with pytest.raises(UsageError):
+            engine.ScoreSettings(**bad)

@@ -350,3 +350,35 @@ def test_merged_whole_square_pixels_equal():
     b = reference_cut(img, by_tag["s224/center/tl/m"])
     np.testing.assert_array_equal(a, b)
     np.testing.assert_array_equal(a, img[38:262, ::-1])
+
+
+def test_interpolation_study_measures_kernels_against_pil(tmp_path):
+    from PIL import Image
+
+    from inception_aug.errors import InputError
+    from inception_eval.interpolation_study import KERNELS, compare_interpolation, interpolation_report
+
+    rng = np.random.default_rng(0)
+    Image.fromarray(rng.integers(0, 256, (300, 400, 3), dtype=np.uint8)).save(tmp_path / "big.png")
+    Image.fromarray(rng.integers(0, 256, (60, 80, 3), dtype=np.uint8)).save(tmp_path / "small.png")
+    rows = compare_interpolation(tmp_path, scale=128)
+    assert set(rows) == set(KERNELS)
+    assert all(len(rows[k]["down"]) == 1 and len(rows[k]["up"]) == 1 for k in KERNELS)
+    # on noise, shrinking: area averages like PIL's antialiased bilinear, plain bilinear aliases
+    assert rows["area"]["down"][0] < rows["bilinear"]["down"][0]
+    assert rows["auto"]["down"] == rows["area"]["down"] and rows["auto"]["up"] == rows["bilinear"]["up"]
+    text = interpolation_report(tmp_path, scale=128)
+    assert "| kernel | shrunk photos (n=1) | enlarged photos (n=1) |" in text
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no .jpg/.jpeg/.png files"):
+        compare_interpolation(tmp_path / "empty")
+
+
+def test_cli_usage_errors_exit_2_with_one_line(tmp_path):
+    for argv, msg in ((["--size", "5by5"], "size must look like 500x375"),
+                      (["--name", "paper144"], "--size WIDTHxHEIGHT is required")):
+        r = subprocess.run([sys.executable, "-m", "inception_eval", "protocol", *argv], capture_output=True, text=True)
+        assert r.returncode == 2 and msg in r.stderr and "Traceback" not in r.stderr
+    r = subprocess.run([sys.executable, "-m", "inception_eval", "protocol", "--images", str(tmp_path)],
+                       capture_output=True, text=True)
+    assert r.returncode == 1 and "inception-eval protocol: error: no image files in" in r.stderr

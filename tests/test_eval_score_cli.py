@@ -144,3 +144,18 @@ def test_resume_after_ctrl_c_and_kill_9(tmp_path, ckpt, imagenet_samples):
     got = np.load(tmp_path / "r.npz")
     for (p, h), v in whole.probs.items():
         assert np.array_equal(got[f"{p}|{h}"], v), p
+
+
+def test_bad_settings_exit_2_data_errors_exit_1(tmp_path, ckpt, imagenet_samples, capsys):
+    ds = data.open_dataset(imagenet_samples).subset(range(2))
+    (tmp_path / "list.csv").write_text("".join(f"{p},{y}\n" for p, y in zip(ds.paths, ds.labels)))
+    base = ["--checkpoint", str(ckpt), "--data", str(tmp_path / "list.csv"), "--protocol", "center", "--no-cache",
+            "--workers", "0", "--no-progress"]
+    for bad, needle in ((["--max-batch", "0"], "max_batch"), (["--heads", "main,aux3"], "unknown heads"),
+                        (["--averaging", "median"], "averaging")):
+        r = _main(capsys, *base, *bad)
+        assert r.returncode == 2 and needle in r.stderr and r.stderr.count("\n") == 1, (bad, r.stderr)
+    r = _main(capsys, *base[:2], "--data", str(tmp_path / "missing.csv"), *base[4:])
+    assert r.returncode == 1 and "missing.csv" in r.stderr
+    r = _main(capsys, "--checkpoint", str(tmp_path / "none.pt"), *base[2:])
+    assert r.returncode == 1 and "none.pt" in r.stderr

@@ -258,3 +258,23 @@ def test_paper_aux_pool_is_caffe_5x5s3_when_it_gives_4x4(side, exact):
     ref = F.linear(F.relu(F.linear(h, sd["fc1.weight"], sd["fc1.bias"])), sd["fc2.weight"], sd["fc2.bias"])
     with torch.no_grad():
         torch.testing.assert_close(m.aux1(x), ref)
+
+
+def test_outputs_answer_torchvision_field_names():
+    """torchvision's GoogLeNetOutputs(logits, aux_logits2, aux_logits1): aux_logits1 is the head after
+    inception4a, aux_logits2 the one after 4d; ours reads the same by name, positional order is ours."""
+    torch.manual_seed(0)
+    m = googlenet("torchvision", num_classes=5, width_mult=0.125).eval()
+    x = torch.randn(2, 3, 64, 64)
+    out = m(x, return_aux=True)
+    assert out._fields == ("logits", "aux1", "aux2")
+    with torch.no_grad():
+        feats4a = m.inception4a(m.maxpool3(m.inception3b(m.inception3a(m.maxpool2(m.conv3(m.conv2(
+            m.maxpool1(m.conv1(m._transform_input(x))))))))))
+        head_after_4a = m.aux1(feats4a)
+        head_after_4d = m.aux2(m.inception4d(m.inception4c(m.inception4b(feats4a))))
+    torch.testing.assert_close(out.aux_logits1, head_after_4a)
+    torch.testing.assert_close(out.aux_logits2, head_after_4d)
+    assert out.aux_logits1 is out.aux1 and out.aux_logits2 is out.aux2 and out[1] is out.aux1
+    no_aux = googlenet("paper", num_classes=5, width_mult=0.125, aux_logits=False).eval()(x, return_aux=True)
+    assert no_aux.aux_logits1 is None and no_aux.aux_logits2 is None

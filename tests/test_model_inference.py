@@ -104,3 +104,11 @@ def test_cuda_paths(precision):
     assert out.device.type == "cuda" and out.dtype == torch.float32
     tol = {"fp32": 1e-3, "bf16": 0.1, "fp16": 0.02}[precision] * ref.abs().max().item()
     torch.testing.assert_close(out.cpu(), ref, rtol=0, atol=tol)
+
+
+def test_every_precision_name_has_an_autocast_dtype():
+    from inception_eval.constants import PRECISIONS
+    from inception_eval.models import inference
+
+    assert tuple(inference._AUTOCAST_DTYPES) == PRECISIONS
+    assert inference._AUTOCAST_DTYPES["fp32"] is None

@@ -8,8 +8,10 @@ import math
 import pytest
 import torch
 
+from inception_aug.errors import InputError
 from inception_eval.models import (
     INCEPTION_SPECS,
+    CheckpointError,
     PAPER_TABLE1,
     googlenet,
     model_summary,
@@ -160,3 +162,23 @@ def test_cli_errors_and_checkpoint(tmp_path, _cli):
     r = _cli("--checkpoint", str(tmp_path / "bad.pt"))
     assert r.returncode == 1 and "cannot load checkpoint" in r.stderr and "bad.pt" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_cli_errors_follow_the_one_convention(tmp_path, _cli, monkeypatch):
+    """inception-eval runs every command under run_command: usage 2, data/model 1, Ctrl-C 130,
+    one ``inception-eval <command>: error:`` line and no traceback."""
+    r = _cli("--summary", "--compare-paper", "--size", "160")
+    assert r.returncode == 2
+    assert r.stderr == ("inception-eval model: error: --compare-paper needs the paper variant at --size 224, "
+                        "--width-mult 1, --num-classes 1000\n")
+    r = _cli("--checkpoint", str(tmp_path / "absent.pt"))
+    assert r.returncode == 1 and r.stderr.startswith("inception-eval model: error: cannot load checkpoint")
+    assert r.stderr.count("\n") == 1
+
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("inception_eval.models.summary_report", interrupted)
+    r = _cli("--summary")
+    assert r.returncode == 130 and "interrupted" in r.stderr
+    assert issubclass(CheckpointError, InputError) and issubclass(CheckpointError, ValueError)

@@ -1,14 +1,20 @@
-"""``inception-eval score``: top-1/top-5 of a checkpoint under one or more test protocols."""
+"""``inception-eval score``: top-1/top-5 of a checkpoint under one or more test protocols.
+
+Argument parsing only: :func:`inception_eval.scoring.score_and_report` does the work; errors and
+Ctrl-C are turned into exit codes by the dispatcher (``inception_aug.errors.run_command``).
+"""
 from __future__ import annotations
 
 import argparse
-import os
-import sys
 
+__all__ = ["register", "run"]
 
 
 def register(subparsers) -> None:
     """Add the ``score`` sub-command."""
+    from inception_eval.views import DEFAULT_INTERPOLATION, VIEW_INTERPOLATIONS
+    from inception_eval.constants import DEFAULT_PRECISION, PRECISIONS
+    from inception_eval.engine import DEFAULT_MAX_BATCH, DEFAULT_WORKERS
     from inception_eval.protocols import PROTOCOL_NAMES
 
     p = subparsers.add_parser(
@@ -29,12 +35,17 @@ def register(subparsers) -> None:
                    help=f"repeatable: {', '.join(PROTOCOL_NAMES)} or custom:scales=...,squares=...,crops=...,"
                    "mirror=... (default paper144)")
     p.add_argument("--heads", default="main", help="comma-separated heads: main, aux1, aux2 (default main)")
-    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
+    p.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION)
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
     p.add_argument("--max-batch", type=int, default=None,
-                   help="most views per forward pass (default 16 on CPU, where small batches are faster, 256 on CUDA)")
-    p.add_argument("--workers", type=int, default=2, help="decode/cut worker processes (default 2; 0: inline)")
-    p.add_argument("--interpolation", default=None, help="resize kernel for the views (default: views' default)")
+                   help=f"most views per forward pass (default {DEFAULT_MAX_BATCH['cpu']} on CPU, where small batches "
+                   f"are faster, {DEFAULT_MAX_BATCH['cuda']} on CUDA)")
+    p.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
+                   help=f"decode/cut worker processes (default {DEFAULT_WORKERS}; 0: inline)")
+    p.add_argument("--interpolation", default=None, choices=VIEW_INTERPOLATIONS,
+                   help=f"resize kernel of the views (default {DEFAULT_INTERPOLATION}: area when shrinking, bilinear "
+                   "when enlarging; pil-bilinear / pil-bicubic equal PIL's antialiased resampling, what torchvision's "
+                   "and timm's published ImageNet numbers used)")
     p.add_argument("--averaging", default="softmax_mean",
                    help="average over views: softmax_mean (paper), logit_mean, geometric, max")
     p.add_argument("--class-map", choices=("name", "index"), default="name",
@@ -43,6 +54,12 @@ def register(subparsers) -> None:
     p.add_argument("--out", help="write the summary as JSON here")
     p.add_argument("--predictions", help="write per-image predictions (CSV) here")
     p.add_argument("--probs", help="write per-image probabilities (.npz) here")
+    p.add_argument("--per-class", metavar="CSV",
+                   help="write images and top-1/top-5 accuracy per class (one row per protocol, head, class) here; "
+                   "the 20 most frequent confusions are printed with the table")
+    p.add_argument("--plots", metavar="DIR",
+                   help="write a reliability diagram (PNG, 15 equal-width confidence bins) per protocol and head "
+                   "into DIR (needs the plot extra: pip install -e \".[plot]\")")
     p.add_argument("--strict", action="store_true", help="fail on the first unreadable image instead of skipping it")
     p.add_argument("--cache-dir",
                    help="where per-image results are stored for resume and reuse, shared with `compare` "
@@ -58,50 +75,17 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from inception_aug.decode import ImageDecodeError
-    from inception_eval import engine, report
-    from inception_eval.data import DatasetError, open_dataset
+    """Score as the parsed ``args`` say; exit status 0 (errors propagate to the dispatcher)."""
+    from inception_eval.scoring import score_and_report
     from inception_eval.views import DEFAULT_INTERPOLATION
 
-    try:
-        from inception_eval.models.checkpoint import CheckpointError
-    except ImportError:  # pragma: no cover
-        CheckpointError = ValueError  # type: ignore[misc,assignment]
-
-    from inception_eval.store import default_cache_dir
-
-    heads = tuple(h.strip() for h in args.heads.split(",") if h.strip())
-    cache_dir = None if args.no_cache else (args.cache_dir or default_cache_dir())
-    if args.threads:
-        import torch
-
-        torch.set_num_threads(args.threads)
-    try:
-        dataset = open_dataset(args.data, labels=args.labels, meta=args.meta)
-        result = engine.score(
-            args.checkpoint, dataset, args.protocol or ["paper144"], heads=heads, precision=args.precision,
-            device=args.device, max_batch=args.max_batch, workers=args.workers,
-            cache_dir=cache_dir, progress=not args.no_progress,
-            interpolation=args.interpolation or DEFAULT_INTERPOLATION, averaging=args.averaging,
-            strict=args.strict, limit=args.limit, class_map=args.class_map, compile=args.compile)
-    except (DatasetError, CheckpointError, engine.StrictModeError, engine.NonFiniteOutputError,
-            ImageDecodeError, ValueError, FileNotFoundError) as e:
-        print(f"inception-eval score: error: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        where = "" if args.no_cache else f" (finished images are stored under {cache_dir}; rerun to resume)"
-        print(f"inception-eval score: interrupted{where}", file=sys.stderr)
-        return 130
-    if int(os.environ.get("RANK", "0")) != 0:
-        return 0  # every rank holds the full result; one prints and writes
-    print(report.format_table(result))
-    if args.out:
-        report.write_json(result, args.out)
-        print(f"wrote {args.out}")
-    if args.predictions:
-        report.write_predictions(result, args.predictions)
-        print(f"wrote {args.predictions}")
-    if args.probs:
-        report.write_probs(result, args.probs)
-        print(f"wrote {args.probs}")
+    score_and_report(
+        args.checkpoint, args.data, labels=args.labels, meta=args.meta, protocols=args.protocol,
+        cache=not args.no_cache, cache_dir=args.cache_dir, threads=args.threads, out=args.out,
+        predictions=args.predictions, probs=args.probs,
+        per_class=args.per_class, plots=args.plots,
+        heads=tuple(h.strip() for h in args.heads.split(",") if h.strip()), precision=args.precision,
+        device=args.device, max_batch=args.max_batch, workers=args.workers, progress=not args.no_progress,
+        interpolation=args.interpolation or DEFAULT_INTERPOLATION, averaging=args.averaging,
+        strict=args.strict, limit=args.limit, class_map=args.class_map, compile=args.compile)
     return 0

@@ -7,12 +7,14 @@ Public API::
     load_checkpoint(path, *, map_location="cpu", ...) -> (model, CheckpointInfo)   # CheckpointError
     prepare_for_inference(model, *, device="cpu", precision="fp32", channels_last=True) -> InferenceModel
     model_summary(variant="paper", input_size=224, width_mult=1.0, num_classes=1000) -> ModelSummary
+    summary_report(...) / checkpoint_report(path) -> str   # what ``inception-eval model`` prints
 """
 from .checkpoint import (
     IMAGENET_MEAN,
     IMAGENET_STD,
     CheckpointError,
     CheckpointInfo,
+    checkpoint_report,
     file_sha256,
     infer_variant,
     load_checkpoint,
@@ -36,6 +38,7 @@ from .summary import (
     model_summary,
     paper_comparison,
     paper_comparison_markdown,
+    summary_report,
 )
 
 __all__ = [
@@ -43,5 +46,5 @@ __all__ = [
     "load_checkpoint", "save_checkpoint", "INCEPTION_SPECS", "MIN_INPUT_SIZE", "VARIANTS", "GoogLeNet",
     "GoogLeNetConfig", "GoogLeNetOutputs", "googlenet", "PRECISIONS", "InferenceModel", "prepare_for_inference",
     "PAPER_TABLE1", "LayerRow", "ModelSummary", "PaperComparison", "model_summary", "paper_comparison",
-    "paper_comparison_markdown",
+    "paper_comparison_markdown", "checkpoint_report", "summary_report",
 ]

@@ -19,7 +19,9 @@ never executes code.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import os
 import pickle
 import tempfile
@@ -31,22 +33,35 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from inception_aug.constants import IMAGENET_MEAN, IMAGENET_STD
+from inception_aug.errors import InputError
+from inception_aug.plain import to_plain
+
 from .googlenet import VARIANTS, GoogLeNet, googlenet
+
+__all__ = [
+    "FORMAT", "FORMAT_VERSION", "IMAGENET_MEAN", "IMAGENET_STD", "CheckpointError", "CheckpointInfo",
+    "file_sha256", "atomic_save", "save_checkpoint", "load_checkpoint", "infer_variant", "checkpoint_report",
+]
 
 FORMAT = "inception-toolkit/googlenet"
 FORMAT_VERSION = 1
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 # Wrapper keys under which training scripts commonly nest the state_dict.
 _WRAPPER_KEYS = ("state_dict", "model_state_dict", "model", "net")
 # Prefixes added by DDP, Lightning modules and torch.compile; stripped when every key has one.
 _PREFIXES = ("module.", "model.", "_orig_mod.")
 _LIST_LIMIT = 12  # keys named in an error message before "... and N more"
+_AUX_PREFIXES = ("aux1.", "aux2.")
+# Metadata keys save_checkpoint writes; any other key of a file's metadata is reported under ``extra``.
+_KNOWN_METADATA = frozenset({"variant", "num_classes", "width_mult", "aux_logits", "transform_input", "dropout",
+                             "aux_dropout", "input_size", "mean", "std", "class_names", "training", "extra",
+                             "torch_version"})
 
 
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be used. ``str()`` is ``cannot load checkpoint {path}: {reason}``.
+class CheckpointError(InputError):
+    """A checkpoint that cannot be used (an ``InputError``, so a ``ValueError``: exit code 1 on the
+    command line). ``str()`` is ``cannot load checkpoint {path}: {reason}``.
 
     Attributes: ``path``, ``reason``, and for layout problems the lists ``missing``,
     ``unexpected`` (key names) and ``mismatched`` ((key, file shape, model shape)).
@@ -126,22 +141,6 @@ def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def _plain(value: Any) -> Any:
-    """Metadata as types ``torch.load(weights_only=True)`` accepts: containers become dict/list,
-    paths and unknown objects their string, numpy scalars/arrays Python numbers/lists."""
-    if value is None or isinstance(value, (bool, int, float, str, Tensor)):
-        return value
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_plain(v) for v in value]
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    if hasattr(value, "tolist"):  # numpy scalars and arrays
-        return _plain(value.tolist())
-    return str(value)
-
-
 def _unwrap_model(model: nn.Module) -> GoogLeNet:
     # DDP / DataParallel keep the model in .module, torch.compile in ._orig_mod.
     for attr in ("module", "_orig_mod"):
@@ -151,6 +150,21 @@ def _unwrap_model(model: nn.Module) -> GoogLeNet:
     if not isinstance(model, GoogLeNet):
         raise TypeError(f"save_checkpoint expects an inception_eval GoogLeNet, got {type(model).__name__}")
     return model
+
+
+def atomic_save(payload: dict[str, Any], path: str | os.PathLike) -> None:
+    """``torch.save`` to a temporary file beside ``path``, then rename: readers never see half a file.
+    Parent folders are created."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, input_size: int = 224,
@@ -189,20 +203,13 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, input_size: in
         "aux_logits": net.aux_logits, "transform_input": bool(cfg.transform_input),
         "dropout": cfg.dropout, "aux_dropout": cfg.aux_dropout,
         "input_size": int(input_size), "mean": [float(v) for v in mean], "std": [float(v) for v in std],
-        "class_names": class_names, "training": _plain(dict(training or {})), "extra": _plain(dict(extra)),
+        "class_names": class_names, "training": to_plain(dict(training or {}), keep=(Tensor,)),
+        "extra": to_plain(dict(extra), keep=(Tensor,)),
         "torch_version": str(torch.__version__),
     }
-    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "state_dict": state, "metadata": metadata}
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_save({"format": FORMAT, "format_version": FORMAT_VERSION, "state_dict": state, "metadata": metadata},
+                 path)
     return CheckpointInfo(
         path=str(path), sha256=file_sha256(path), variant=cfg.variant, num_classes=cfg.num_classes,
         width_mult=float(cfg.width_mult), aux_logits=net.aux_logits, transform_input=bool(cfg.transform_input),
@@ -314,13 +321,159 @@ def _infer_width(state: Mapping[str, Tensor], variant: str, num_classes: int) ->
         for r in ratios:
             if (c := round(r, digits)) > 0 and c not in candidates:
                 candidates.append(c)
-    trunk = {k: tuple(v.shape) for k, v in state.items() if not k.startswith(("aux1.", "aux2."))}
+    trunk = {k: tuple(v.shape) for k, v in state.items() if not k.startswith(_AUX_PREFIXES)}
     for cand in candidates:
         want = _shapes(variant, num_classes, cand)
         if all(want.get(k) == shape for k, shape in trunk.items() if k in want):
             return cand
     # Nothing fits exactly: use the best ratio; the key/shape check then names the mismatches.
     return candidates[0] if candidates else 1.0
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """The architecture a file's tensors describe, and which of its fields had no metadata."""
+
+    variant: str
+    num_classes: int
+    width_mult: float
+    aux_logits: bool
+    transform_input: bool
+    inferred: tuple[str, ...]
+
+
+def _check_source(path: Path, map_location: Any) -> None:
+    """The file exists and ``map_location`` names a device this machine has."""
+    if not path.is_file():
+        raise CheckpointError(path, "no such file" if not path.exists() else "not a regular file")
+    if isinstance(map_location, (str, torch.device)):
+        dev = torch.device(map_location)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise CheckpointError(path, f"map_location {str(map_location)!r} but CUDA is not available here")
+
+
+def _as_float32(state: dict[str, Tensor]) -> tuple[dict[str, Tensor], str]:
+    """Floating-point tensors in float32 (autocast decides precision at inference time), and the
+    file's floating dtypes as text (``float16``, ``float32/bfloat16``, ``none``)."""
+    dtypes = sorted({str(v.dtype).replace("torch.", "") for v in state.values() if v.is_floating_point()})
+    state = {k: (v.float() if v.is_floating_point() and v.dtype != torch.float32 else v) for k, v in state.items()}
+    return state, ("/".join(dtypes) if dtypes else "none")
+
+
+def _file_variant(path: Path, state: Mapping[str, Tensor], meta: Mapping[str, Any], expected: str | None) -> str:
+    found = meta.get("variant") or infer_variant(state)
+    if found not in VARIANTS:
+        some = _list(sorted(state)[:_LIST_LIMIT])
+        raise CheckpointError(path, "unrecognised layout: cannot tell the GoogLeNet variant (no conv1.conv.bias "
+                                    f"or conv1.bn.* key); keys start with: {some}")
+    if expected is not None and expected != found:
+        raise CheckpointError(path, f"variant mismatch: the file is a {found!r} GoogLeNet, expected {expected!r}")
+    return found
+
+
+def _file_classes(path: Path, state: Mapping[str, Tensor], meta: Mapping[str, Any], expected: int | None) -> int:
+    fc_w = state.get("fc.weight")
+    if fc_w is None or fc_w.ndim != 2:
+        raise CheckpointError(path, "missing the classifier weight 'fc.weight'", missing=["fc.weight"])
+    found = int(fc_w.shape[0])
+    if "num_classes" in meta and int(meta["num_classes"]) != found:
+        raise CheckpointError(path, f"num_classes mismatch: metadata says {meta['num_classes']} but fc.weight has "
+                                    f"{found} rows")
+    if expected is not None and expected != found:
+        raise CheckpointError(path, f"num_classes mismatch: the file has {found} classes, expected {expected}")
+    return found
+
+
+def _infer_layout(path: Path, state: Mapping[str, Tensor], meta: Mapping[str, Any], source: str, *,
+                  variant: str | None, num_classes: int | None, aux_logits: bool | None,
+                  transform_input: bool | None) -> _Layout:
+    """Architecture from the metadata, else from key names and shapes; requests checked against it."""
+    file_variant = _file_variant(path, state, meta, variant)
+    file_classes = _file_classes(path, state, meta, num_classes)
+    inferred = [k for k in ("variant", "num_classes") if k not in meta]
+    width = meta.get("width_mult")
+    if width is None:
+        width = _infer_width(state, file_variant, file_classes)
+        inferred.append("width_mult")
+    if "aux_logits" not in meta:
+        inferred.append("aux_logits")
+    want_aux = any(k.startswith(_AUX_PREFIXES) for k in state) if aux_logits is None else bool(aux_logits)
+    if transform_input is None:
+        if "transform_input" in meta:
+            transform_input = bool(meta["transform_input"])
+        else:
+            # A torchvision state_dict without metadata: torchvision's released ImageNet weights expect it.
+            transform_input = file_variant == "torchvision" and source != "inception-toolkit"
+            inferred.append("transform_input")
+    if file_variant == "paper" and transform_input:
+        raise CheckpointError(path, "transform_input=True is only meaningful for the torchvision variant")
+    return _Layout(file_variant, file_classes, float(width), want_aux, bool(transform_input), tuple(inferred))
+
+
+def _layout_errors(path: Path, state: Mapping[str, Tensor], expected: Mapping[str, Tensor],
+                   layout: _Layout) -> list[str]:
+    """Raise a CheckpointError listing missing / unexpected / mis-shaped keys; return the benign
+    missing keys (BatchNorm ``num_batches_tracked`` counters, absent before torch 0.4.1)."""
+    missing = sorted(k for k in expected if k not in state)
+    benign = [k for k in missing if k.endswith("num_batches_tracked")]
+    missing = [k for k in missing if k not in benign]
+    unexpected = sorted(k for k in state if k not in expected)
+    mismatched = [(k, tuple(state[k].shape), tuple(expected[k].shape)) for k in expected
+                  if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    if not (missing or unexpected or mismatched):
+        return benign
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing keys: {_list(missing)}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected keys: {_list(unexpected)}")
+    if mismatched:
+        shown = "; ".join(f"{k} has {list(a)} in the file, model needs {list(b)}" for k, a, b in mismatched[:_LIST_LIMIT])
+        more = f"; ... and {len(mismatched) - _LIST_LIMIT} more" if len(mismatched) > _LIST_LIMIT else ""
+        parts.append(f"{len(mismatched)} shape mismatches: {shown}{more}")
+    desc = (f"{layout.variant} GoogLeNet, {layout.num_classes} classes, width_mult {layout.width_mult:g}, "
+            f"aux heads {'on' if layout.aux_logits else 'off'}")
+    raise CheckpointError(path, f"does not match a {desc}: " + " | ".join(parts),
+                          missing=missing, unexpected=unexpected, mismatched=mismatched)
+
+
+def _build_and_load(path: Path, state: dict[str, Tensor], meta: Mapping[str, Any], layout: _Layout,
+                    map_location: Any) -> GoogLeNet:
+    """A GoogLeNet of ``layout`` holding the file's tensors, in eval mode on ``map_location``."""
+    if not layout.aux_logits:
+        state = {k: v for k, v in state.items() if not k.startswith(_AUX_PREFIXES)}
+    # Built on the meta device (no random init: loading a full-size model costs no extra seconds),
+    # then the file's tensors are assigned as the parameters.
+    with torch.device("meta"):
+        model = googlenet(layout.variant, num_classes=layout.num_classes, aux_logits=layout.aux_logits,
+                          width_mult=layout.width_mult, transform_input=layout.transform_input,
+                          dropout=meta.get("dropout"), aux_dropout=float(meta.get("aux_dropout", 0.7)))
+    for k in _layout_errors(path, state, model.state_dict(), layout):
+        state[k] = torch.zeros((), dtype=torch.long)
+    state = {k: v.contiguous() for k, v in state.items()}
+    model.load_state_dict(state, strict=True, assign=True)
+    model.to(map_location if isinstance(map_location, (str, torch.device)) else "cpu")
+    return model.eval()
+
+
+def _info(path: Path, sha: str, meta: Mapping[str, Any], layout: _Layout, *, source: str, stripped: str,
+          weights_dtype: str) -> CheckpointInfo:
+    """The CheckpointInfo of a loaded file: metadata where present, the inferred layout otherwise."""
+    class_names = meta.get("class_names")
+    if class_names is not None:
+        class_names = tuple(str(n) for n in class_names)
+        if len(class_names) != layout.num_classes:
+            raise CheckpointError(path, f"metadata lists {len(class_names)} class names for {layout.num_classes} classes")
+    inferred = layout.inferred + tuple(k for k in ("input_size", "mean", "std") if k not in meta)  # assumed defaults
+    extra = dict(meta.get("extra") or {})
+    extra.update({k: v for k, v in meta.items() if k not in _KNOWN_METADATA})
+    return CheckpointInfo(
+        path=str(path), sha256=sha, variant=layout.variant, num_classes=layout.num_classes,
+        width_mult=layout.width_mult, aux_logits=layout.aux_logits, transform_input=layout.transform_input,
+        input_size=int(meta.get("input_size", 224)), mean=tuple(float(v) for v in meta.get("mean", IMAGENET_MEAN)),
+        std=tuple(float(v) for v in meta.get("std", IMAGENET_STD)), class_names=class_names,
+        training=dict(meta.get("training") or {}), source=source, stripped_prefix=stripped,
+        weights_dtype=weights_dtype, inferred=inferred, extra=extra)
 
 
 def load_checkpoint(path: str | os.PathLike, *, map_location: Any = "cpu", variant: str | None = None,
@@ -344,117 +497,23 @@ def load_checkpoint(path: str | os.PathLike, *, map_location: Any = "cpu", varia
             unexpected keys, shape mismatches, num_classes or variant mismatch.
     """
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(path, "no such file" if not path.exists() else "not a regular file")
-    if isinstance(map_location, (str, torch.device)):
-        dev = torch.device(map_location)
-        if dev.type == "cuda" and not torch.cuda.is_available():
-            raise CheckpointError(path, f"map_location {str(map_location)!r} but CUDA is not available here")
+    _check_source(path, map_location)
     sha = file_sha256(path)
-    obj = _read(path, map_location)
-    state, meta, source = _extract(path, obj)
+    state, meta, source = _extract(path, _read(path, map_location))
     state, stripped = _strip_prefixes(state)
-
-    dtypes = sorted({str(v.dtype).replace("torch.", "") for v in state.values() if v.is_floating_point()})
-    weights_dtype = "/".join(dtypes) if dtypes else "none"
-    # Half-precision files are computed in float32 (autocast decides precision at inference time).
-    state = {k: (v.float() if v.is_floating_point() and v.dtype != torch.float32 else v) for k, v in state.items()}
-
-    inferred: list[str] = []
-    file_variant = meta.get("variant") or infer_variant(state)
-    if "variant" not in meta:
-        inferred.append("variant")
-    if file_variant not in VARIANTS:
-        some = _list(sorted(state)[:_LIST_LIMIT])
-        raise CheckpointError(path, "unrecognised layout: cannot tell the GoogLeNet variant (no conv1.conv.bias "
-                                    f"or conv1.bn.* key); keys start with: {some}")
-    if variant is not None and variant != file_variant:
-        raise CheckpointError(path, f"variant mismatch: the file is a {file_variant!r} GoogLeNet, expected {variant!r}")
-
-    fc_w = state.get("fc.weight")
-    if fc_w is None or fc_w.ndim != 2:
-        raise CheckpointError(path, "missing the classifier weight 'fc.weight'", missing=["fc.weight"])
-    file_classes = int(fc_w.shape[0])
-    if "num_classes" in meta and int(meta["num_classes"]) != file_classes:
-        raise CheckpointError(path, f"num_classes mismatch: metadata says {meta['num_classes']} but fc.weight has "
-                                    f"{file_classes} rows")
-    if "num_classes" not in meta:
-        inferred.append("num_classes")
-    if num_classes is not None and num_classes != file_classes:
-        raise CheckpointError(path, f"num_classes mismatch: the file has {file_classes} classes, expected {num_classes}")
-
-    width = meta.get("width_mult")
-    if width is None:
-        width = _infer_width(state, file_variant, file_classes)
-        inferred.append("width_mult")
-    width = float(width)
-
-    file_has_aux = any(k.startswith(("aux1.", "aux2.")) for k in state)
-    if "aux_logits" not in meta:
-        inferred.append("aux_logits")
-    want_aux = file_has_aux if aux_logits is None else bool(aux_logits)
-    if not want_aux:
-        state = {k: v for k, v in state.items() if not k.startswith(("aux1.", "aux2."))}
-
-    if transform_input is None:
-        if "transform_input" in meta:
-            transform_input = bool(meta["transform_input"])
-        else:
-            transform_input = file_variant == "torchvision" and source != "inception-toolkit"
-            inferred.append("transform_input")
-    if file_variant == "paper" and transform_input:
-        raise CheckpointError(path, "transform_input=True is only meaningful for the torchvision variant")
-
-    # Built on the meta device (no random init: loading a full-size model costs no extra seconds),
-    # then the file's tensors are assigned as the parameters.
-    with torch.device("meta"):
-        model = googlenet(file_variant, num_classes=file_classes, aux_logits=want_aux, width_mult=width,
-                          transform_input=bool(transform_input),
-                          dropout=meta.get("dropout"), aux_dropout=float(meta.get("aux_dropout", 0.7)))
-    expected = model.state_dict()
-    missing = sorted(k for k in expected if k not in state)
-    # Old BatchNorm state_dicts (torch < 0.4.1) have no num_batches_tracked counters: harmless.
-    benign = [k for k in missing if k.endswith("num_batches_tracked")]
-    missing = [k for k in missing if k not in benign]
-    unexpected = sorted(k for k in state if k not in expected)
-    mismatched = [(k, tuple(state[k].shape), tuple(expected[k].shape)) for k in expected
-                  if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
-    if missing or unexpected or mismatched:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing keys: {_list(missing)}")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys: {_list(unexpected)}")
-        if mismatched:
-            shown = "; ".join(f"{k} has {list(a)} in the file, model needs {list(b)}" for k, a, b in mismatched[:_LIST_LIMIT])
-            more = f"; ... and {len(mismatched) - _LIST_LIMIT} more" if len(mismatched) > _LIST_LIMIT else ""
-            parts.append(f"{len(mismatched)} shape mismatches: {shown}{more}")
-        desc = f"{file_variant} GoogLeNet, {file_classes} classes, width_mult {width:g}, aux heads {'on' if want_aux else 'off'}"
-        raise CheckpointError(path, f"does not match a {desc}: " + " | ".join(parts),
-                              missing=missing, unexpected=unexpected, mismatched=mismatched)
-    for k in benign:
-        state[k] = torch.zeros((), dtype=torch.long)
-    state = {k: v.contiguous() for k, v in state.items()}
-    model.load_state_dict(state, strict=True, assign=True)
-    model.to(map_location if isinstance(map_location, (str, torch.device)) else "cpu")
-    model.eval()
-
-    class_names = meta.get("class_names")
-    if class_names is not None:
-        class_names = tuple(str(n) for n in class_names)
-        if len(class_names) != file_classes:
-            raise CheckpointError(path, f"metadata lists {len(class_names)} class names for {file_classes} classes")
-    inferred += [k for k in ("input_size", "mean", "std") if k not in meta]  # assumed defaults
-    known = {"variant", "num_classes", "width_mult", "aux_logits", "transform_input", "dropout", "aux_dropout",
-             "input_size", "mean", "std", "class_names", "training", "extra", "torch_version"}
-    extra = dict(meta.get("extra") or {})
-    extra.update({k: v for k, v in meta.items() if k not in known})
-    info = CheckpointInfo(
-        path=str(path), sha256=sha, variant=file_variant, num_classes=file_classes, width_mult=width,
-        aux_logits=want_aux, transform_input=bool(transform_input), input_size=int(meta.get("input_size", 224)),
-        mean=tuple(float(v) for v in meta.get("mean", IMAGENET_MEAN)),
-        std=tuple(float(v) for v in meta.get("std", IMAGENET_STD)),
-        class_names=class_names, training=dict(meta.get("training") or {}), source=source,
-        stripped_prefix=stripped, weights_dtype=weights_dtype, inferred=tuple(inferred), extra=extra)
+    state, weights_dtype = _as_float32(state)
+    layout = _infer_layout(path, state, meta, source, variant=variant, num_classes=num_classes,
+                           aux_logits=aux_logits, transform_input=transform_input)
+    model = _build_and_load(path, state, meta, layout, map_location)
+    info = _info(path, sha, meta, layout, source=source, stripped=stripped, weights_dtype=weights_dtype)
     return model, info
 
+
+def checkpoint_report(path: str | os.PathLike, *, as_json: bool = False) -> str:
+    """What a checkpoint file holds, as the text of :meth:`CheckpointInfo.describe` plus the
+    parameter count, or as JSON (the info's fields plus ``parameters``). Raises CheckpointError."""
+    model, info = load_checkpoint(path)
+    n_params = sum(p.numel() for p in model.parameters())
+    if as_json:
+        return json.dumps(dict(dataclasses.asdict(info), parameters=n_params), indent=2, default=str)
+    return f"{info.describe()}\nparameters:      {n_params:,}"

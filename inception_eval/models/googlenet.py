@@ -31,7 +31,8 @@ e.g. 224 px input) and an adaptive 4x4 average pool otherwise, so ``fc1`` keeps 
 
 Outputs: in train mode a :class:`GoogLeNetOutputs` ``(logits, aux1, aux2)`` (aux entries ``None``
 when built with ``aux_logits=False``); in eval mode the main logits (B, num_classes), or the named
-tuple when called as ``model(x, return_aux=True)``.
+tuple when called as ``model(x, return_aux=True)``. The tuple also answers torchvision's field names
+``aux_logits1`` / ``aux_logits2`` (same heads); its positional order is ours, not torchvision's.
 """
 from __future__ import annotations
 
@@ -42,6 +43,14 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from inception_aug.constants import IMAGENET_MEAN, IMAGENET_STD
+
+__all__ = [
+    "VARIANTS", "MIN_INPUT_SIZE", "INCEPTION_SPECS", "GoogLeNetOutputs", "GoogLeNetConfig", "GoogLeNet",
+    "CaffeLRN", "ConvReLU", "ConvBNReLU", "Inception", "InceptionAux", "caffe_aux_pool_fits",
+    "check_image_batch", "scaled_channels", "googlenet",
+]
 
 VARIANTS = ("paper", "torchvision")
 
@@ -63,17 +72,30 @@ INCEPTION_SPECS: tuple[tuple[str, int, int, int, int, int, int], ...] = (
     ("5b", 384, 192, 384, 48, 128, 128),
 )
 
-# torchvision's _transform_input: x_imagenet_norm -> x * std/0.5 + (mean - 0.5)/0.5 per channel.
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
-
 
 class GoogLeNetOutputs(NamedTuple):
-    """Main and auxiliary logits, each (B, num_classes) or ``None`` for an absent aux head."""
+    """Main and auxiliary logits, each (B, num_classes) or ``None`` for an absent aux head.
+
+    ``aux1`` is the head after inception4a, ``aux2`` the head after inception4d. The properties
+    ``aux_logits1`` / ``aux_logits2`` are the same two heads under the names of torchvision's
+    ``GoogLeNetOutputs(logits, aux_logits2, aux_logits1)``, so code written for torchvision that
+    reads the fields by name works unchanged. Positional order is ours, ``(logits, aux1, aux2)``:
+    torchvision code that unpacks the tuple by position gets the two aux heads swapped.
+    """
 
     logits: Tensor
     aux1: Tensor | None
     aux2: Tensor | None
+
+    @property
+    def aux_logits1(self) -> Tensor | None:
+        """torchvision's name for the head after inception4a (``aux1``)."""
+        return self.aux1
+
+    @property
+    def aux_logits2(self) -> Tensor | None:
+        """torchvision's name for the head after inception4d (``aux2``)."""
+        return self.aux2
 
 
 @dataclass(frozen=True)
@@ -164,6 +186,14 @@ class Inception(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return torch.cat([self.branch1(x), self.branch2(x), self.branch3(x), self.branch4(x)], 1)
+
+
+def check_image_batch(x: Tensor, who: str = "GoogLeNet") -> None:
+    """Raise ``ValueError`` unless ``x`` is a float (B, 3, H, W) batch; ``who`` opens the message."""
+    if x.ndim != 4 or x.shape[1] != 3:
+        raise ValueError(f"{who} expects a (B, 3, H, W) float batch, got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise ValueError(f"{who} expects a float batch (normalised), got dtype {x.dtype}")
 
 
 def caffe_aux_pool_fits(height: int, width: int) -> bool:
@@ -303,20 +333,18 @@ class GoogLeNet(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def _check_input(self, x: Tensor) -> None:
-        if x.ndim != 4 or x.shape[1] != 3:
-            raise ValueError(f"GoogLeNet expects a (B, 3, H, W) float batch, got shape {tuple(x.shape)}")
-        if not x.is_floating_point():
-            raise ValueError(f"GoogLeNet expects a float batch (normalised), got dtype {x.dtype}")
+        check_image_batch(x)
         h, w = x.shape[-2:]
         low = MIN_INPUT_SIZE[self.variant]
         if min(h, w) < low:
             raise ValueError(f"input {h}x{w} px is below the {self.variant} GoogLeNet minimum of {low}x{low} px")
 
     def _transform_input(self, x: Tensor) -> Tensor:
+        # torchvision's _transform_input: ImageNet-normalised x -> x * std/0.5 + (mean - 0.5)/0.5.
         if not self.config.transform_input:
             return x
-        scale = x.new_tensor([s / 0.5 for s in _IMAGENET_STD]).view(1, 3, 1, 1)
-        shift = x.new_tensor([(m - 0.5) / 0.5 for m in _IMAGENET_MEAN]).view(1, 3, 1, 1)
+        scale = x.new_tensor([s / 0.5 for s in IMAGENET_STD]).view(1, 3, 1, 1)
+        shift = x.new_tensor([(m - 0.5) / 0.5 for m in IMAGENET_MEAN]).view(1, 3, 1, 1)
         return x * scale + shift
 
     def forward_features(self, x: Tensor, *, with_aux: bool = False) -> tuple[Tensor, Tensor | None, Tensor | None]:

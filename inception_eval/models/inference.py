@@ -15,7 +15,15 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-PRECISIONS: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+from inception_aug.errors import UsageError
+from inception_eval.constants import PRECISIONS
+
+from .googlenet import check_image_batch
+
+__all__ = ["PRECISIONS", "InferenceSettings", "InferenceModel", "prepare_for_inference", "resolve_device"]
+
+# Autocast dtype of each name in PRECISIONS (None: plain float32, no autocast).
+_AUTOCAST_DTYPES: dict[str, torch.dtype | None] = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 @dataclass(frozen=True)
@@ -43,15 +51,15 @@ def _autocast_supported(device: torch.device, dtype: torch.dtype) -> str | None:
 
 
 def resolve_device(device: str | torch.device) -> torch.device:
-    """``torch.device`` for ``device``, with a clear error if that device is not available here."""
+    """``torch.device`` for ``device``; UsageError (a ValueError) if that device is not available here."""
     dev = torch.device(device)
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device {device!r} requested but CUDA is not available in this torch build/machine")
+            raise UsageError(f"device {device!r} requested but CUDA is not available in this torch build/machine")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
+            raise UsageError(f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
     if dev.type == "mps" and not (hasattr(torch.backends, "mps") and torch.backends.mps.is_available()):
-        raise ValueError(f"device {device!r} requested but MPS is not available")
+        raise UsageError(f"device {device!r} requested but MPS is not available")
     return dev
 
 
@@ -85,10 +93,7 @@ class InferenceModel:
         return self.settings.channels_last
 
     def _prepare_input(self, x: Tensor) -> Tensor:
-        if x.ndim != 4:
-            raise ValueError(f"expected a (B, 3, H, W) batch, got shape {tuple(x.shape)}")
-        if not x.is_floating_point():
-            raise ValueError(f"expected a float (normalised) batch, got dtype {x.dtype}")
+        check_image_batch(x, "the inference model")
         x = x.to(self.device, dtype=torch.float32, non_blocking=True)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -123,7 +128,7 @@ class InferenceModel:
 
     def __call__(self, x: Tensor, *, return_aux: bool = False) -> Any:
         x = self._prepare_input(x)
-        dtype = PRECISIONS[self.precision]
+        dtype = _AUTOCAST_DTYPES[self.precision]
         with torch.inference_mode():
             if dtype is None:
                 out = self._run(x, return_aux)
@@ -151,9 +156,9 @@ def prepare_for_inference(model: nn.Module, *, device: str | torch.device = "cpu
 
     Args:
         model: any module taking (B, 3, H, W); GoogLeNet's ``return_aux`` is passed through.
-        device: "cpu", "cuda", "cuda:N", ... (a clear ``ValueError`` if not available).
+        device: "cpu", "cuda", "cuda:N", ... (a ``UsageError``, a ValueError, if not available).
         precision: "fp32", "bf16" or "fp16" (autocast). fp16 on CPU works when this torch build
-            supports CPU float16 autocast, else a ``ValueError`` says so and suggests bf16.
+            supports CPU float16 autocast, else a ``UsageError`` says so and suggests bf16.
         channels_last: store weights and inputs NHWC, usually faster for convolutions on CPU
             (oneDNN) and on tensor-core GPUs.
         compile: run the model through ``torch.compile`` (Inductor; on CPU it needs a C++
@@ -163,14 +168,14 @@ def prepare_for_inference(model: nn.Module, *, device: str | torch.device = "cpu
             first one are zero-padded to its size so that the graph compiles once.
     """
     if precision not in PRECISIONS:
-        raise ValueError(f"unknown precision {precision!r}; expected one of {tuple(PRECISIONS)}")
+        raise UsageError(f"unknown precision {precision!r}; expected one of {PRECISIONS}")
     dev = resolve_device(device)
-    dtype = PRECISIONS[precision]
+    dtype = _AUTOCAST_DTYPES[precision]
     if dtype is not None:
         reason = _autocast_supported(dev, dtype)
         if reason is not None:
             alt = " (try precision='bf16' or 'fp32')" if precision == "fp16" else " (try precision='fp32')"
-            raise ValueError(f"precision {precision!r} is not supported on {dev} by torch {torch.__version__}: "
+            raise UsageError(f"precision {precision!r} is not supported on {dev} by torch {torch.__version__}: "
                              f"{reason}{alt}")
     model.eval()
     model.to(dev)

@@ -29,6 +29,7 @@ document and do not copy:
 """
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -37,6 +38,11 @@ import torch
 from torch import nn
 
 from .googlenet import INCEPTION_SPECS, GoogLeNet, Inception, caffe_aux_pool_fits, googlenet
+
+__all__ = [
+    "K", "M", "PAPER_TABLE1", "PAPER_OPS_SLIPS", "LayerRow", "ModelSummary", "PaperComparison", "model_summary",
+    "paper_comparison", "paper_comparison_markdown", "summary_report",
+]
 
 K = 1024  # params unit of the paper's table
 M = 10 ** 6  # ops unit of the paper's table
@@ -49,6 +55,10 @@ PAPER_TABLE1: dict[str, tuple[float, float]] = {
 }
 #: Rows whose printed ops the paper gets wrong (see the module docstring).
 PAPER_OPS_SLIPS = ("conv1", "inception5a")
+
+
+def _total(rows: tuple[LayerRow, ...], column: str) -> int:
+    return sum(getattr(r, column) for r in rows)
 
 
 @dataclass(frozen=True)
@@ -86,20 +96,22 @@ class ModelSummary:
     @property
     def total_params(self) -> int:
         """Learnable parameters on the main path (what inference uses)."""
-        return sum(r.params for r in self.rows)
+        return _total(self.rows, "params")
 
     @property
     def total_macs(self) -> int:
         """Multiply-adds per image on the main path."""
-        return sum(r.macs for r in self.rows)
+        return _total(self.rows, "macs")
 
     @property
     def aux_params(self) -> int:
-        return sum(r.params for r in self.aux_rows)
+        """Learnable parameters of the auxiliary heads (training only)."""
+        return _total(self.aux_rows, "params")
 
     @property
     def aux_macs(self) -> int:
-        return sum(r.macs for r in self.aux_rows)
+        """Multiply-adds per image of the auxiliary heads."""
+        return _total(self.aux_rows, "macs")
 
     def row(self, key: str) -> LayerRow:
         for r in self.rows + self.aux_rows:
@@ -158,17 +170,9 @@ def _count(module: nn.Module) -> tuple[int, int]:
     return params, weights
 
 
-def model_summary(variant: str | GoogLeNet = "paper", input_size: int = 224, width_mult: float = 1.0,
-                  num_classes: int = 1000) -> ModelSummary:
-    """Table 1 for a variant (or an existing GoogLeNet, whose configuration is used) at ``input_size`` px."""
-    if isinstance(variant, GoogLeNet):
-        cfg = variant.config
-        variant, width_mult, num_classes, aux = cfg.variant, cfg.width_mult, cfg.num_classes, variant.aux_logits
-    else:
-        aux = True
-    with torch.device("meta"):
-        model = googlenet(variant, num_classes=num_classes, width_mult=width_mult, aux_logits=aux).eval()
-
+def _measure(model: GoogLeNet, input_size: int, aux: bool) -> tuple[dict[str, int], dict[str, tuple[int, int, int]]]:
+    """One meta-device forward with hooks: multiply-adds per top-level module, and each top-level
+    module's output as (height, width, channels)."""
     macs: dict[str, int] = {}
     outputs: dict[str, tuple[int, int, int]] = {}
 
@@ -190,22 +194,26 @@ def model_summary(variant: str | GoogLeNet = "paper", input_size: int = 224, wid
                 outputs[name] = (1, 1, int(out.shape[-1]))
         return hook
 
-    handles = []
-    for name, mod in model.named_modules():
-        if isinstance(mod, (nn.Conv2d, nn.Linear)):
-            handles.append(mod.register_forward_hook(conv_hook(name)))
-    for name, mod in model.named_children():
-        handles.append(mod.register_forward_hook(out_hook(name)))
-    with torch.no_grad():
-        model(torch.zeros(1, 3, input_size, input_size, device="meta"), return_aux=aux)
-    for h in handles:
-        h.remove()
+    handles = [mod.register_forward_hook(conv_hook(name)) for name, mod in model.named_modules()
+               if isinstance(mod, (nn.Conv2d, nn.Linear))]
+    handles += [mod.register_forward_hook(out_hook(name)) for name, mod in model.named_children()]
+    try:
+        with torch.no_grad():
+            model(torch.zeros(1, 3, input_size, input_size, device="meta"), return_aux=aux)
+    finally:
+        for h in handles:
+            h.remove()
+    return macs, outputs
 
-    def pool_patch(m: nn.Module) -> str:
-        k = m.kernel_size if isinstance(m.kernel_size, int) else m.kernel_size[0]
-        s = m.stride if isinstance(m.stride, int) else m.stride[0]
-        return f"{k}x{k}/{s}"
 
+def _pool_patch(m: nn.Module) -> str:
+    k = m.kernel_size if isinstance(m.kernel_size, int) else m.kernel_size[0]
+    s = m.stride if isinstance(m.stride, int) else m.stride[0]
+    return f"{k}x{k}/{s}"
+
+
+def _main_rows(model: GoogLeNet, macs: dict[str, int], outputs: dict[str, tuple[int, int, int]]) -> list[LayerRow]:
+    """The rows of Table 1 along the main path, stem to softmax."""
     rows: list[LayerRow] = []
 
     def conv_row(key: str, mods: list[str], type_: str, patch: str, **chs: int) -> None:
@@ -214,11 +222,14 @@ def model_summary(variant: str | GoogLeNet = "paper", input_size: int = 224, wid
         rows.append(LayerRow(key, type_, patch, outputs[mods[-1]], len(mods), params=p, weights=w,
                              macs=sum(macs.get(m, 0) for m in mods), **chs))
 
+    def pool_row(key: str) -> None:
+        rows.append(LayerRow(key, "max pool", _pool_patch(getattr(model, key)), outputs[key], 0))
+
     conv_row("conv1", ["conv1"], "convolution", "7x7/2")
-    rows.append(LayerRow("maxpool1", "max pool", pool_patch(model.maxpool1), outputs["maxpool1"], 0))
+    pool_row("maxpool1")
     conv_row("conv2", ["conv2", "conv3"], "convolution", "3x3/1", ch3x3red=model.conv2.conv.out_channels,
              ch3x3=model.conv3.conv.out_channels)
-    rows.append(LayerRow("maxpool2", "max pool", pool_patch(model.maxpool2), outputs["maxpool2"], 0))
+    pool_row("maxpool2")
     for name, *_ in INCEPTION_SPECS:
         key = f"inception{name}"
         blk: Inception = getattr(model, key)
@@ -226,36 +237,58 @@ def model_summary(variant: str | GoogLeNet = "paper", input_size: int = 224, wid
         rows.append(LayerRow(key, f"inception ({name})", "", outputs[key], 2, blk.ch1x1, blk.ch3x3red, blk.ch3x3,
                              blk.ch5x5red, blk.ch5x5, blk.pool_proj, params=p, weights=w, macs=macs.get(key, 0)))
         if name in ("3b", "4e"):
-            pool = "maxpool3" if name == "3b" else "maxpool4"
-            rows.append(LayerRow(pool, "max pool", pool_patch(getattr(model, pool)), outputs[pool], 0))
+            pool_row("maxpool3" if name == "3b" else "maxpool4")
     h, w_, c = outputs["inception5b"]
     rows.append(LayerRow("avgpool", "avg pool", f"{h}x{w_}/1", outputs["avgpool"], 0))
     rows.append(LayerRow("dropout", f"dropout ({model.dropout.p:.0%})", "", (1, 1, c), 0))
     p, wt = _count(model.fc)
     rows.append(LayerRow("fc", "linear", "", outputs["fc"], 1, params=p, weights=wt, macs=macs.get("fc", 0)))
     rows.append(LayerRow("softmax", "softmax", "", outputs["fc"], 0))
+    return rows
 
-    aux_rows = []
+
+def _aux_rows(model: GoogLeNet, macs: dict[str, int], outputs: dict[str, tuple[int, int, int]]) -> list[LayerRow]:
+    """One row per auxiliary head the model has (none when built without them)."""
+    rows = []
     for key, after in (("aux1", "4a"), ("aux2", "4d")):
         mod = getattr(model, key)
         if mod is None:
             continue
         p, wt = _count(mod)
         fits = caffe_aux_pool_fits(*outputs[f"inception{after}"][:2])
-        pool = "5x5/3 avg pool" if variant == "paper" and fits else "adaptive 4x4 avg pool"
-        aux_rows.append(LayerRow(key, f"aux classifier after {after} ({pool}, conv, fc, fc)", "", outputs[key], 3,
-                                 params=p, weights=wt, macs=macs.get(key, 0)))
+        pool = "5x5/3 avg pool" if model.variant == "paper" and fits else "adaptive 4x4 avg pool"
+        rows.append(LayerRow(key, f"aux classifier after {after} ({pool}, conv, fc, fc)", "", outputs[key], 3,
+                             params=p, weights=wt, macs=macs.get(key, 0)))
+    return rows
 
-    notes = []
+
+def _notes(variant: str) -> tuple[str, ...]:
     if variant == "paper":
-        notes.append("LRN layers (after pool1 and after the 3x3 conv) are omitted, as in the paper's table; "
-                     "they have no parameters.")
-        notes.append("The main head's avg pool is global; at 224 px it is the paper's 7x7/1.")
+        return ("LRN layers (after pool1 and after the 3x3 conv) are omitted, as in the paper's table; "
+                "they have no parameters.",
+                "The main head's avg pool is global; at 224 px it is the paper's 7x7/1.")
+    return ("torchvision layout: BatchNorm after every convolution (counted in params), 3x3 "
+            "convolutions in the '5x5' branch, 2x2/2 max pool before 5a.",)
+
+
+def model_summary(variant: str | GoogLeNet = "paper", input_size: int = 224, width_mult: float = 1.0,
+                  num_classes: int = 1000) -> ModelSummary:
+    """Table 1 for a variant (or an existing GoogLeNet, whose configuration is used) at ``input_size`` px.
+
+    Counts come from a ``meta``-device copy (no memory, no compute); ``input_size`` is the square
+    input side in px, at least ``MIN_INPUT_SIZE[variant]``.
+    """
+    if isinstance(variant, GoogLeNet):
+        cfg = variant.config
+        variant, width_mult, num_classes, aux = cfg.variant, cfg.width_mult, cfg.num_classes, variant.aux_logits
     else:
-        notes.append("torchvision layout: BatchNorm after every convolution (counted in params), 3x3 "
-                     "convolutions in the '5x5' branch, 2x2/2 max pool before 5a.")
-    return ModelSummary(variant, int(input_size), float(width_mult), int(num_classes), tuple(rows),
-                        tuple(aux_rows), tuple(notes))
+        aux = True
+    with torch.device("meta"):
+        model = googlenet(variant, num_classes=num_classes, width_mult=width_mult, aux_logits=aux).eval()
+    macs, outputs = _measure(model, input_size, aux)
+    return ModelSummary(variant, int(input_size), float(width_mult), int(num_classes),
+                        tuple(_main_rows(model, macs, outputs)), tuple(_aux_rows(model, macs, outputs)),
+                        _notes(variant))
 
 
 @dataclass(frozen=True)
@@ -291,6 +324,7 @@ def paper_comparison(summary: ModelSummary | None = None) -> list[PaperCompariso
 
 
 def paper_comparison_markdown(rows: list[PaperComparison] | None = None) -> str:
+    """The comparison as a Markdown table (default: the paper variant at 224 px)."""
     rows = rows if rows is not None else paper_comparison()
     lines = ["| row | weights (ours, K=1024) | params (paper) | ops (ours, M=10^6) | ops (paper) | ops agree |",
              "|---|---:|---:|---:|---:|---|"]
@@ -299,3 +333,19 @@ def paper_comparison_markdown(rows: list[PaperComparison] | None = None) -> str:
         lines.append(f"| {r.key} | {r.weights_k:,.1f}K | {r.paper_params_k:g}K | {r.ops_m:,.2f}M | "
                      f"{r.paper_ops_m:g}M | {verdict} |")
     return "\n".join(lines)
+
+
+def summary_report(variant: str = "paper", input_size: int = 224, width_mult: float = 1.0, num_classes: int = 1000,
+                   *, compare_paper: bool = False, as_json: bool = False) -> str:
+    """The Table 1 summary as Markdown (or JSON), with the printed-paper comparison when
+    ``compare_paper`` (only for the paper variant at 224 px, width 1, 1000 classes: ``ValueError``
+    otherwise)."""
+    summary = model_summary(variant, input_size, width_mult, num_classes)
+    rows = paper_comparison(summary) if compare_paper else None
+    if as_json:
+        doc = summary.to_dict()
+        if rows is not None:
+            doc["paper_comparison"] = [dict(vars(r), ops_agree=r.ops_agree) for r in rows]
+        return json.dumps(doc, indent=2)
+    text = summary.to_markdown()
+    return text if rows is None else f"{text}\n\n{paper_comparison_markdown(rows)}"
