@@ -6,6 +6,7 @@ for our ``fast_dct`` row).
     python benchmarks/aug_throughput.py            # full run (115 photos + large versions)
     python benchmarks/aug_throughput.py --quick    # 24 photos, 3 repeats
     python benchmarks/aug_throughput.py --alternatives   # measured alternatives not adopted
+    python benchmarks/aug_throughput.py --stages [--quick]  # only the per-stage table of `paper`
     python benchmarks/aug_throughput.py --presets [--quick] [--batch 32 --device cuda]
                                                    # per-image time of each photometric preset
 
@@ -157,9 +158,10 @@ def breakdown(images: list[bytes], repeats: int, seed: int = 0) -> dict[str, flo
     ``AugParams`` per image, sampled once), CPU ms per image, median over repeats. The stages run in
     pipeline order per image, so cache effects after the decode are included. ``crop+resize`` is
     ``crop_resize`` minus the decode it does (the decode is timed separately with the same reduce);
-    ``resize <method>`` is the mean per sample of that method."""
+    ``resize <method>`` is the mean per sample of that method. The two output rows are the
+    alternatives: ``tensor`` (normalised float) or ``tensor_uint8`` (normalised later on the batch)."""
     from inception_aug import color
-    from inception_aug.convert import input_size, load_input
+    from inception_aug.convert import input_size, load_input, to_output
     from inception_aug.crop import choose_reduce, crop_resize
 
     t = InceptionTrainTransform.from_preset("paper")
@@ -175,6 +177,7 @@ def breakdown(images: list[bytes], repeats: int, seed: int = 0) -> dict[str, flo
         for b, src, p, pf in zip(images, srcs, params, fused):
             t0 = clock()
             load_input(b)
+            ta = clock()
             t.sample(*input_size(src), rng)  # a throw-away draw (the timed params were sampled above)
             t1 = clock()
             r = choose_reduce(p.crop, t.out_wh) if src.header.jpeg else 1
@@ -193,9 +196,16 @@ def breakdown(images: list[bytes], repeats: int, seed: int = 0) -> dict[str, flo
             t7 = clock()
             t.normalize(out)
             t8 = clock()
-            for k, v in (("header + sample (Python)", t1 - t0), ("decode", t2 - t1), ("crop+resize", t3 - t2 - (t2 - t1)),
+            to_output(out, "tensor_uint8")
+            t9 = clock()
+            torch.from_numpy(np.ascontiguousarray(out.transpose(2, 0, 1)))
+            t10 = clock()
+            for k, v in (("header (read_header)", ta - t0), ("sample draws (crop, interpolation, flip, colour)", t1 - ta),
+                         ("decode", t2 - t1), ("crop+resize", t3 - t2 - (t2 - t1)),
                          ("flip", t5 - t4), ("colour, clamp=each", t6 - t5), ("colour, clamp=final (fused)", t7 - t6),
-                         ("normalise (uint8 HWC -> float CHW)", t8 - t7)):
+                         ("output tensor (normalise, uint8 HWC -> float CHW)", t8 - t7),
+                         ("output tensor_uint8 (uint8 HWC -> CHW, no normalise)", t9 - t8),
+                         ("(reference) tensor_uint8 by numpy transpose copy", t10 - t9)):
                 acc[k] = acc.get(k, 0.0) + v
             per_method.setdefault(p.interpolation, []).append(t3 - t2 - (t2 - t1))
         for k, v in acc.items():
@@ -389,6 +399,8 @@ def main(argv: list[str] | None = None) -> dict:
                          "the one-core cost); wall: perf_counter")
     ap.add_argument("--alternatives", action="store_true",
                     help="only measure the alternatives that were not adopted (ImageNet-size photos)")
+    ap.add_argument("--stages", action="store_true",
+                    help="only the per-stage table of the paper preset (ImageNet-size photos)")
     ap.add_argument("--presets", action="store_true",
                     help="only time each photometric preset on square uint8 crops (one thread)")
     ap.add_argument("--data", type=Path, default=DATA, help="folder of *.JPEG photos for --presets")
@@ -403,6 +415,14 @@ def main(argv: list[str] | None = None) -> dict:
         res = preset_speed(args.data, args.size, args.quick, args.batch, args.device)
         print_preset_speed(res)
         return res
+    if args.stages:
+        images = load_sets(24 if args.quick else None)["imagenet"]
+        stages = breakdown(images, args.repeats or (3 if args.quick else 7))
+        print(json.dumps(stages))
+        print("\n| `paper` stage (same draws, CPU ms / image) | ms |\n| --- | ---: |")
+        for k, v in stages.items():
+            print(f"| {k} | {v:.3f} |")
+        return stages
     if args.alternatives:
         images = load_sets(24 if args.quick else 60)["imagenet"]
         alt = alternatives(images, args.repeats or 3)

@@ -194,6 +194,8 @@ def read_header(src: Source, data: Optional[bytes] = None) -> ImageHeader:
         im = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         raise ImageDecodeError(name, "not an image (unrecognised format)") from None
+    except Image.DecompressionBombError as e:  # above twice PIL's limit: a decode error, not a crash
+        raise ImageDecodeError(name, f"too large ({e})") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise ImageDecodeError(name, f"corrupt header ({e})") from None
     w, h = im.size
@@ -264,9 +266,25 @@ def pil_to_rgb_array(im: Image.Image) -> np.ndarray:
     return np.asarray(_to_rgb(im))
 
 
-def _decode_pil(data: bytes, name: str, reduce: int, orient: bool) -> np.ndarray:
+def _open_pil(data: bytes, name: str) -> Image.Image:
+    """PIL's lazy open (header only), its size checked against :data:`MAX_DECODED_PIXELS` before
+    any pixel is decoded, whatever PIL's own ``Image.MAX_IMAGE_PIXELS`` is set to (None disables
+    PIL's check, and a 110 kB PNG can declare a 30000x30000 canvas: 2.7 GB of RGB)."""
     try:
         im = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise ImageDecodeError(name, "not an image (unrecognised format)") from None
+    except Image.DecompressionBombError as e:
+        raise ImageDecodeError(name, f"too large ({e})") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise ImageDecodeError(name, f"corrupt or truncated ({e})") from None
+    check_image_size(*im.size, name)
+    return im
+
+
+def _decode_pil(data: bytes, name: str, reduce: int, orient: bool) -> np.ndarray:
+    im = _open_pil(data, name)
+    try:
         if reduce > 1 and im.format == "JPEG":
             w, h = im.size
             # draft picks the largest 1/2^k scale whose size is >= the request; asking for

@@ -1,8 +1,9 @@
 """One error convention for every command of both command lines.
 
-Exit codes: 0 success, 1 a data or model error (an unreadable image, a bad checkpoint, a dataset
-that does not match), 2 a usage error (a bad flag value, a missing file named on the command line),
-130 interrupted (Ctrl-C). Messages are one line, ``<prog>: error: <what and what to change>``.
+Exit codes: 0 success, 1 a data or model error (a missing or unreadable image, checkpoint or data
+folder, a dataset that does not match the model), 2 a usage error (a bad flag value or combination,
+a command run where its bundled assets cannot be found), 130 interrupted (Ctrl-C). Messages are
+one line, ``<prog>: error: <what and what to change>``.
 
 Library code raises :class:`UsageError` for a bad setting a user passed and :class:`InputError`
 (or a subclass: ``ImageDecodeError``, ``CheckpointError``, ``DatasetError``) for data or models

@@ -17,7 +17,7 @@ __all__ = ["COMMANDS", "build_parser", "main"]
 
 #: Sub-command modules; each defines ``register(subparsers)``, which adds its parser and sets
 #: ``func(args) -> int``.
-COMMANDS = ("model", "protocol", "score", "compare", "cache", "train", "demo")
+COMMANDS = ("model", "protocol", "score", "compare", "stamp", "cache", "train", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,7 +19,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from inception_aug.errors import UsageError
+from inception_aug.errors import InputError, UsageError
 from inception_aug.plain import to_plain
 from inception_eval.constants import AUX_WEIGHT
 from inception_eval.ensemble import (Comparison, Config, MemberScores, RawArrayFile, compare_configurations,
@@ -75,26 +75,32 @@ class MemberRun:
     seconds_stored: float
     skipped: int
     cache_path: str | None
+    kind: str = "googlenet"
+    preprocessing: dict = field(default_factory=dict)
 
 
 def score_members(checkpoints: Sequence[str | os.PathLike], data: Any, protocols: Sequence[str], *,
                   heads: Sequence[str] = ("main",), cache_dir: str | os.PathLike | None = None,
                   log: Callable[[str], None] | None = print, **score_kwargs: Any
                   ) -> tuple[list[MemberScores], list[MemberRun]]:
-    """Score every checkpoint once over the union of ``protocols`` (engine cache reused)."""
+    """Score every checkpoint (file or ``module:factory`` spec) once over the union of ``protocols``
+    (engine cache reused); each member's assumed preprocessing is reported through ``log``."""
     from inception_eval import engine
+    from inception_eval.models.foreign import is_factory_spec
 
     names = member_names(checkpoints)
     members, runs = [], []
     for name, ckpt in zip(names, checkpoints):
-        if not Path(ckpt).is_file():
+        if not (Path(ckpt).is_file() or is_factory_spec(ckpt)):
             raise FileNotFoundError(f"member checkpoint {ckpt} does not exist")
         res = engine.score(str(ckpt), data, list(protocols), heads=tuple(heads), cache_dir=cache_dir,
-                           **score_kwargs)
+                           **{"warn": log, **score_kwargs})
         members.append(member_from_result(name, res))
         run = MemberRun(name, str(ckpt), int(res.images_computed), int(getattr(res, "images_cached", 0)),
                         int(res.forward_views), float(res.seconds), float(getattr(res, "stored_seconds", 0.0)),
-                        len(res.skipped), getattr(res, "cache_path", None))
+                        len(res.skipped), getattr(res, "cache_path", None),
+                        kind=(getattr(res, "settings", None) or {}).get("model_kind", "googlenet"),
+                        preprocessing=(getattr(res, "settings", None) or {}).get("preprocessing", {}))
         runs.append(run)
         if log:
             log(f"scored {name}: {run.images_computed} images computed, {run.images_cached} from cache, "
@@ -347,11 +353,12 @@ def compare_checkpoints(checkpoints: Sequence[str | os.PathLike], data: Any, *, 
 
     Raises :class:`UsageError` for missing or repeated checkpoints and bad settings.
     """
+    from inception_eval.models.foreign import is_factory_spec
     from inception_eval.store import default_cache_dir
 
-    missing = [str(m) for m in checkpoints if not Path(m).is_file()]
+    missing = [str(m) for m in checkpoints if not (Path(m).is_file() or is_factory_spec(m))]
     if missing:
-        raise UsageError(f"member checkpoint(s) not found: {', '.join(missing)}")
+        raise InputError(f"member checkpoint(s) not found: {', '.join(missing)}")
     if len(set(map(str, checkpoints))) != len(checkpoints):
         raise UsageError("a member is listed twice")
     if labels:

@@ -156,8 +156,35 @@ def _is_image(name: str) -> bool:
     return name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith(".")
 
 
+def _dir_id(path: str | os.PathLike) -> tuple[int, int]:
+    st = os.stat(path)
+    return st.st_dev, st.st_ino
+
+
+def _walk_images(folder: Path, visited: set[tuple[int, int]]) -> list[str]:
+    """Sorted image paths under ``folder``, following symbolic links but entering each real folder
+    once: a link back to the root, a class folder or an ancestor (a cycle) is not walked again, so
+    no image is listed twice or under another class. ``visited`` grows with the folders entered."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=True):
+        keep = []
+        for d in sorted(dirnames):
+            try:
+                key = _dir_id(os.path.join(dirpath, d))
+            except OSError:  # a dangling link
+                continue
+            if key not in visited:
+                visited.add(key)
+                keep.append(d)
+        dirnames[:] = keep
+        found += [os.path.join(dirpath, f) for f in filenames if _is_image(f)]
+    return sorted(found)
+
+
 def image_folder(root: str | os.PathLike) -> ImageDataset:
-    """``root/<class>/**/<image>``: classes are the sorted sub-folder names, images sorted by path."""
+    """``root/<class>/**/<image>``: classes are the sorted sub-folder names, images sorted by path.
+    Symbolic links are followed, each real folder entered once: a link to the root, to a class
+    folder or to an ancestor (a cycle) is not walked, so no image is listed twice."""
     root = Path(root).resolve()
     if not root.is_dir():
         raise DatasetError(f"{root}: not a folder")
@@ -165,12 +192,9 @@ def image_folder(root: str | os.PathLike) -> ImageDataset:
     if not classes:
         raise DatasetError(f"{root}: no class folders")
     paths, labels = [], []
+    visited = {_dir_id(root)} | {_dir_id(root / c) for c in classes}
     for y, c in enumerate(classes):
-        found = []
-        for dirpath, dirnames, filenames in os.walk(root / c, followlinks=True):
-            dirnames.sort()
-            found += [os.path.join(dirpath, f) for f in filenames if _is_image(f)]
-        found.sort()
+        found = _walk_images(root / c, visited)
         paths += found
         labels += [y] * len(found)
     if not paths:

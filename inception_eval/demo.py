@@ -104,8 +104,6 @@ class BundledDemo:
 
     out: str = "demo-out"
     assets: str | None = None
-    protocols: tuple[str, ...] = DEMO_PROTOCOLS
-    classifier_sets: tuple[str, ...] = DEMO_CLASSIFIERS
     workers: int = 0
     threads: int | None = None
     progress: bool = True
@@ -121,13 +119,36 @@ def _bundled_note(assets: Path, n_members: int, n_photos: int) -> str:
             f"The paper's points in the plot are ImageNet figures, shown for scale only.")
 
 
+def _compare_and_write(ckpts: list[str], photos, out: Path, *, cfg, title: str, note: str, progress: bool,
+                       t0: float, log: Callable[[str], None] | None, show: bool, **timing: float):
+    """The common end of both demos: compare every configuration with ``DEMO_PROTOCOLS`` x
+    ``DEMO_CLASSIFIERS`` (plus greedy selection), write the outputs and ``timing.json`` under ``out``."""
+    import torch
+
+    from inception_eval.comparison import print_outputs, run_comparison
+
+    res = run_comparison(ckpts, photos, protocols=list(DEMO_PROTOCOLS), classifier_sets=list(DEMO_CLASSIFIERS),
+                         out_dir=out, cache_dir=out / "cache", greedy=True, title=title, note=note, log=log,
+                         progress=progress, workers=cfg.workers)
+    total = time.perf_counter() - t0
+    (out / "timing.json").write_text(json.dumps({"total_seconds": round(total, 1),
+                                                  **{k: round(v, 1) for k, v in timing.items()},
+                                                  "torch_threads": torch.get_num_threads(),
+                                                  "config": asdict(cfg)}, indent=1))
+    res.files["timing"] = out / "timing.json"
+    if log:
+        log(f"demo finished in {total:.0f} s" + "".join(f" ({k.replace('_', ' ')} {v:.0f})" for k, v in timing.items()))
+    if show:
+        print_outputs(res)
+    return res
+
+
 def run_bundled_demo(cfg: BundledDemo, *, log: Callable[[str], None] | None = print, show: bool = False):
     """Compare every configuration of the bundled members on the bundled photos; returns
     ``comparison.CompareOutputs`` (report.md, configurations.csv, comparison.json, cost_vs_top5.png
     and timing.json under ``cfg.out``). Raises :class:`DemoDataMissing` when the assets are absent."""
     import torch
 
-    from inception_eval.comparison import print_outputs, run_comparison
     from inception_eval.data import image_folder
 
     t0 = time.perf_counter()
@@ -140,22 +161,11 @@ def run_bundled_demo(cfg: BundledDemo, *, log: Callable[[str], None] | None = pr
     out.mkdir(parents=True, exist_ok=True)
     if log:
         log(f"comparing {len(members)} bundled members on {len(photos)} photos ({assets}) with "
-            f"{', '.join(cfg.protocols)}; classifiers {', '.join(cfg.classifier_sets)}")
-    res = run_comparison([str(m) for m in members], photos, protocols=list(cfg.protocols),
-                         classifier_sets=list(cfg.classifier_sets), out_dir=out, cache_dir=out / "cache",
-                         greedy=True, title="Demo: Table 3 for seven bundled members",
-                         note=_bundled_note(assets, len(members), len(photos)), log=log,
-                         progress=cfg.progress, workers=cfg.workers)
-    total = time.perf_counter() - t0
-    (out / "timing.json").write_text(json.dumps({"total_seconds": round(total, 1),
-                                                  "torch_threads": torch.get_num_threads(),
-                                                  "config": asdict(cfg)}, indent=1))
-    res.files["timing"] = out / "timing.json"
-    if log:
-        log(f"demo finished in {total:.0f} s")
-    if show:
-        print_outputs(res)
-    return res
+            f"{', '.join(DEMO_PROTOCOLS)}; classifiers {', '.join(DEMO_CLASSIFIERS)}")
+    return _compare_and_write([str(m) for m in members], photos, out, cfg=cfg,
+                              title="Demo: Table 3 for seven bundled members",
+                              note=_bundled_note(assets, len(members), len(photos)), progress=cfg.progress,
+                              t0=t0, log=log, show=show)
 
 
 @dataclass
@@ -189,7 +199,6 @@ class DemoConfig:
     # One torch thread: on this shared 2-core machine 2 threads were not faster (measured).
     threads: int | None = 1
     workers: int = 0
-    protocols: tuple[str, ...] = ("center", "ten", "paper144")
 
 
 def per_class_subset(ds, per_class: int):
@@ -251,7 +260,6 @@ def run_demo(cfg: DemoConfig, *, log: Callable[[str], None] | None = print, show
     """
     import torch
 
-    from inception_eval.comparison import print_outputs, run_comparison
     from inception_eval.data import image_folder
 
     if cfg.members < 1:
@@ -266,18 +274,7 @@ def run_demo(cfg: DemoConfig, *, log: Callable[[str], None] | None = print, show
     val = per_class_subset(image_folder(root / "val"), cfg.val_per_class)
     if log:
         log(f"scoring {len(ckpts)} members on {len(val)} val images ({cfg.val_per_class} per class) "
-            f"with {', '.join(cfg.protocols)}")
-    note = _note(cfg, root, len(val))
-    res = run_comparison(ckpts, val, protocols=list(cfg.protocols), classifier_sets=["main", "main+aux"],
-                         out_dir=out, cache_dir=out / "cache", greedy=True, title="Demo ensemble comparison",
-                         note=note, log=log, progress=False, workers=cfg.workers)
-    total = time.perf_counter() - t0
-    (out / "timing.json").write_text(json.dumps({"total_seconds": round(total, 1),
-                                                  "training_seconds": round(train_seconds, 1),
-                                                  "torch_threads": torch.get_num_threads(),
-                                                  "config": asdict(cfg)}, indent=1))
-    if log:
-        log(f"demo finished in {total:.0f} s (training {train_seconds:.0f} s)")
-    if show:
-        print_outputs(res)
-    return res
+            f"with {', '.join(DEMO_PROTOCOLS)}")
+    return _compare_and_write(ckpts, val, out, cfg=cfg, title="Demo ensemble comparison",
+                              note=_note(cfg, root, len(val)), progress=False, t0=t0, log=log, show=show,
+                              training_seconds=train_seconds)

@@ -36,7 +36,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -50,6 +50,7 @@ from inception_eval.constants import DEFAULT_PRECISION, PRECISIONS
 from inception_eval.data import ImageDataset, align_classes, open_dataset
 from inception_eval.distributed import DistContext, barrier, gather, process_group, rank_device, shard
 from inception_eval.models.inference import prepare_for_inference
+from inception_eval.preprocessing import Preprocessing
 from inception_eval.protocols import Protocol, get_protocol
 from inception_eval.resolve import ModelInfo, resolve_model
 from inception_eval.results import Provenance, RunStats, ScoreResult, Scores
@@ -187,7 +188,8 @@ def score(checkpoint: Any, dataset: ImageDataset | str | os.PathLike, protocols:
           strict: bool = False, limit: int | None = None, class_map: str = "name",
           crop_size: int | None = None, checkpoint_sha256: str | None = None,
           mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-          class_names: Sequence[str] | None = None, compile: bool = False) -> ScoreResult:
+          class_names: Sequence[str] | None = None, compile: bool = False,
+          model_options: Preprocessing | None = None, warn: Callable[[str], None] | None = None) -> ScoreResult:
     """Score ``checkpoint`` on ``dataset`` under ``protocols`` in one pass over the union of views.
 
     Args:
@@ -213,6 +215,8 @@ def score(checkpoint: Any, dataset: ImageDataset | str | os.PathLike, protocols:
         compile: run the model through ``torch.compile`` (see ``models.inference``): a one-time
             compile, then faster batches; results agree with eager mode to float rounding, so
             compiled results are cached under their own key.
+        model_options: stated preprocessing and model options (``preprocessing.Preprocessing``);
+        warn: called with one line per preprocessing value that was assumed, before scoring.
 
     Raises ``UsageError`` for bad settings, ``InputError`` subclasses for data or model problems.
     """
@@ -221,15 +225,24 @@ def score(checkpoint: Any, dataset: ImageDataset | str | os.PathLike, protocols:
                              workers=workers, interpolation=interpolation, averaging=averaging, strict=strict,
                              compile=compile, class_map=class_map, progress=progress)
     model, info = resolve_model(checkpoint, checkpoint_sha256=checkpoint_sha256, crop_size=crop_size,
-                                mean=mean, std=std, class_names=class_names)
-    if any(h != "main" for h in settings.heads) and info.aux_logits is False:
-        raise UsageError(f"heads {settings.heads} requested but the model has no auxiliary heads")
+                                mean=mean, std=std, class_names=class_names, options=model_options)
+    _check_heads(settings, info)
+    for line in info.warnings() if warn is not None else ():
+        warn(line)
     ds = _prepare_data(dataset, info, limit, settings.class_map)
     protos = resolve_protocols(protocols, info.crop_size)
     with process_group() as ctx:
         job = _Job(ds, protos, settings, info, ctx, rank_device(settings.device, ctx))
         parts, stored_seconds, cache_path = _score_shards(model, job, cache_dir, t_start)
     return _assemble(job, parts, stored_seconds, cache_path)
+
+
+def _check_heads(settings: ScoreSettings, info: ModelInfo) -> None:
+    if any(h != "main" for h in settings.heads) and info.aux_logits is False:
+        if info.kind not in ("googlenet", "module"):
+            raise UsageError(f"heads {settings.heads} requested, but auxiliary heads are a GoogLeNet feature and "
+                             f"{info.source} is a {info.kind} model; use --heads main")
+        raise UsageError(f"heads {settings.heads} requested but the model has no auxiliary heads")
 
 
 def _prepare_data(dataset: ImageDataset | str | os.PathLike, info: ModelInfo, limit: int | None,
@@ -265,6 +278,8 @@ def _signature(p: Protocol) -> str:
 def _cache_key(job: _Job) -> CacheKey:
     s, info = job.settings, job.info
     extra = (("mean", repr(info.mean)), ("std", repr(info.std))) + ((("compile", "inductor"),) if s.compile else ())
+    if info.transform_input:  # the same weights scored with and without torchvision's input transform
+        extra += (("transform_input", "True"),)
     return CacheKey(
         checkpoint_sha256=info.sha256, protocols=tuple(_signature(p) for p in job.protocols), heads=s.heads,
         crop_size=info.crop_size, interpolation=s.interpolation, averaging=s.averaging, precision=s.precision,
@@ -447,5 +462,6 @@ def _assemble(job: _Job, parts: list, stored_seconds: float, cache_path: str | N
                        world_size=job.ctx.world),
         provenance=Provenance(checkpoint_sha256=info.sha256, precision=s.precision, device=job.device,
                               cache_path=cache_path,
-                              settings=s.as_dict(info.crop_size, [_signature(p) for p in job.protocols])),
+                              settings=dict(s.as_dict(info.crop_size, [_signature(p) for p in job.protocols]),
+                                            model_kind=info.kind, preprocessing=info.provenance)),
     )

@@ -31,7 +31,9 @@ def score_and_report(checkpoint: str | os.PathLike, data: str | os.PathLike, *,
     ``DEFAULT_PROTOCOLS``.
 
     ``cache``: store results under ``cache_dir`` (default ``store.default_cache_dir()``) for resume
-    and reuse; ``threads``: torch intra-op threads; ``score_kwargs`` go to :func:`engine.score`.
+    and reuse; ``threads``: torch intra-op threads; ``score_kwargs`` go to :func:`engine.score`
+    (``model_options`` states preprocessing; assumed values are warned about on stderr unless
+    ``warn`` is given).
     On Ctrl-C a line on stderr says where the finished images are stored, then
     ``KeyboardInterrupt`` propagates.
     """
@@ -41,6 +43,8 @@ def score_and_report(checkpoint: str | os.PathLike, data: str | os.PathLike, *,
 
         torch.set_num_threads(threads)
     dataset = open_dataset(data, labels=labels, meta=meta)
+    if int(os.environ.get("RANK", "0")) == 0:  # assumed preprocessing: one stderr line per field
+        score_kwargs.setdefault("warn", lambda line: print(line, file=sys.stderr))
     try:
         result = engine.score(checkpoint, dataset, list(protocols or DEFAULT_PROTOCOLS), cache_dir=folder,
                               **score_kwargs)

@@ -27,11 +27,11 @@ _LAYER_MODULES = {
        "eval.calibration",
     2: "aug.resize aug.decode aug.normalize aug.color_u8 aug.color_tf aug.color aug.convert aug.crop aug.batch "
        "eval.views eval.aggregate eval.models eval.models.googlenet eval.models.checkpoint eval.models.inference "
-       "eval.models.summary",
+       "eval.models.summary eval.models.foreign",
     3: "aug aug.transforms aug.albumentations aug.preview aug.sampler_plot eval eval.data eval.engine eval.store "
        "eval.resolve eval.results eval.scoring eval.view_loader eval.distributed eval.batching eval.ensemble "
        "eval.comparison eval.report eval.plots eval.demo eval.train eval.interpolation_study "
-       "eval.protocol_figures eval.protocol_listing",
+       "eval.protocol_figures eval.protocol_listing eval.preprocessing eval.stamping",
 }
 LAYERS: dict[str, int] = {
     ("inception_" + m).removesuffix("."): layer for layer, names in _LAYER_MODULES.items() for m in names.split()

@@ -110,7 +110,7 @@ def test_rerun_with_added_member_scores_only_it(tiny_setup, tmp_path):
 
 def test_compare_cli_errors(tiny_setup, tmp_path, capsys):
     rc = cli_main(["compare", "--members", str(tmp_path / "nope.pt"), "--data", str(tiny_setup["data"])])
-    assert rc == 2 and "nope.pt" in capsys.readouterr().err
+    assert rc == 1 and "nope.pt" in capsys.readouterr().err  # a missing file is a data error, as in score
     a = str(tiny_setup["ckpts"][0])
     rc = cli_main(["compare", "--members", a, "--data", str(tiny_setup["data"]), "--protocols", "center",
                    "--baseline", "other", "--cache-dir", str(tmp_path / "c"), "--out", str(tmp_path / "o"),

@@ -5,7 +5,9 @@ import argparse
 import sys
 
 from inception_eval.commands import add_command
+from inception_eval.commands.model_flags import add_model_flags, add_preprocessing_flags, preprocessing_from
 from inception_eval.constants import AUX_WEIGHT, DEFAULT_PRECISION, PRECISIONS
+from inception_eval.views import DEFAULT_INTERPOLATION, VIEW_INTERPOLATIONS
 
 __all__ = ["register", "run"]
 
@@ -38,7 +40,10 @@ def register(subparsers) -> None:
             "paired intervals (Newcombe, method 10), plus ties and calibration (NLL, ECE, Brier). Prints "
             "a Markdown table and writes report.md, configurations.csv, comparison.json and "
             "cost_vs_top5.png into --out."))
-    p.add_argument("--members", nargs="+", required=True, metavar="CKPT", help="member checkpoints (.pt)")
+    p.add_argument("--members", nargs="+", required=True, metavar="MODEL",
+                   help="members: GoogLeNet checkpoints, TorchScript files, torch.export programs (.pt2) or "
+                   "module.path:factory specs, of any kinds and input sizes (each file's metadata or sidecar gives "
+                   "its own preprocessing; the preprocessing flags apply to every member)")
     p.add_argument("--data", required=True, help="dataset: ImageFolder tree, folder with labels.csv, or .csv")
     p.add_argument("--labels", default=None, help="labels file for a flat ImageNet validation folder")
     p.add_argument("--protocols", type=_csv_list, default=["center", "ten", "paper144"],
@@ -69,18 +74,23 @@ def register(subparsers) -> None:
     p.add_argument("--workers", type=int, default=None, help="decode workers (default: engine's)")
     p.add_argument("--max-batch", type=int, default=None, help="most views per forward pass")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--interpolation", default=None, metavar="NAME",
+                   help=f"resize kernel of the views: {', '.join(VIEW_INTERPOLATIONS)} (default {DEFAULT_INTERPOLATION})")
+    add_preprocessing_flags(p)
+    add_model_flags(p)
 
 
 def run(args: argparse.Namespace) -> int:
     """Score the members, compare, print and write the report; bad settings raise UsageError."""
     from inception_eval.comparison import compare_checkpoints
 
-    engine_kw = {k: v for k, v in (("workers", args.workers), ("max_batch", args.max_batch)) if v is not None}
+    engine_kw = {k: v for k, v in (("workers", args.workers), ("max_batch", args.max_batch),
+                                   ("interpolation", args.interpolation)) if v is not None}
     compare_checkpoints(
         args.members, args.data, labels=args.labels, cache_dir=args.cache_dir, no_cache=args.no_cache,
         baseline=args.baseline, protocols=args.protocols, classifier_sets=args.classifiers, out_dir=args.out,
         greedy=args.greedy, rank_by=args.rank_by, aux_weight=args.aux_weight, member_weights=args.member_weights,
         max_exhaustive=args.max_exhaustive, per_size=args.per_size, seed=args.seed, plot=not args.no_plot,
         log=lambda s: print(s, file=sys.stderr), device=args.device, precision=args.precision,
-        progress=not args.quiet, limit=args.limit, **engine_kw)
+        progress=not args.quiet, limit=args.limit, model_options=preprocessing_from(args), **engine_kw)
     return 0

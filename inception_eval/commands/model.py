@@ -5,6 +5,7 @@ import argparse
 
 from inception_aug.errors import UsageError
 from inception_eval.commands import add_command
+from inception_eval.commands.model_flags import add_model_flags, add_preprocessing_flags, preprocessing_from
 
 __all__ = ["register", "run"]
 
@@ -21,7 +22,9 @@ def register(subparsers) -> None:
             "(weights_only) and prints its variant, classes and metadata."))
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--summary", action="store_true", help="print the Table 1 style summary")
-    what.add_argument("--checkpoint", metavar="FILE", help="describe a checkpoint file")
+    what.add_argument("--checkpoint", metavar="MODEL",
+                      help="describe a model: a GoogLeNet checkpoint, TorchScript file, torch.export program or "
+                      "module.path:factory, with each preprocessing value and where it came from")
     p.add_argument("--variant", choices=("paper", "torchvision"), default="paper")
     p.add_argument("--size", type=int, default=224, help="input side in px (default 224)")
     p.add_argument("--width-mult", type=float, default=1.0, help="channel multiplier (default 1.0)")
@@ -29,14 +32,18 @@ def register(subparsers) -> None:
     p.add_argument("--compare-paper", action="store_true",
                    help="with --summary: also print ours vs the paper's printed params/ops (paper variant, 224, width 1)")
     p.add_argument("--json", action="store_true", help="print JSON instead of Markdown / text")
+    add_preprocessing_flags(p)
+    add_model_flags(p, expectations=False)
+    p.set_defaults(expect_model=False)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print the summary or the checkpoint description; flag errors raise UsageError."""
-    from inception_eval.models import MIN_INPUT_SIZE, checkpoint_report, summary_report
+    from inception_eval.models import MIN_INPUT_SIZE, summary_report
+    from inception_eval.resolve import describe_model
 
     if args.checkpoint:
-        print(checkpoint_report(args.checkpoint, as_json=args.json))
+        print(describe_model(args.checkpoint, preprocessing_from(args), as_json=args.json))
         return 0
     low = MIN_INPUT_SIZE[args.variant]
     if args.size < low:

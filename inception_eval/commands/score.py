@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from inception_eval.commands.model_flags import add_model_flags, add_preprocessing_flags, preprocessing_from
+
 __all__ = ["register", "run"]
 
 
@@ -25,7 +27,9 @@ def register(subparsers) -> None:
         "Per-image results are stored as they are computed (--cache-dir), so an interrupted run resumes. "
         "Run under torchrun --nproc_per_node N to shard images across processes.",
     )
-    p.add_argument("--checkpoint", required=True, help="checkpoint file (inception_eval.models format or a state dict)")
+    p.add_argument("--checkpoint", required=True,
+                   help="the model: a GoogLeNet checkpoint (our format or a state_dict), a TorchScript file, a "
+                   "torch.export program (.pt2), or module.path:factory (runs your own code; see the model flags)")
     p.add_argument("--data", required=True,
                    help="ImageFolder tree, flat ImageNet val folder (LOC_val_solution.csv or devkit ground "
                    "truth + meta.mat), folder with labels.csv, or a CSV of path,label")
@@ -42,8 +46,8 @@ def register(subparsers) -> None:
                    f"are faster, {DEFAULT_MAX_BATCH['cuda']} on CUDA)")
     p.add_argument("--workers", type=int, default=DEFAULT_WORKERS,
                    help=f"decode/cut worker processes (default {DEFAULT_WORKERS}; 0: inline)")
-    p.add_argument("--interpolation", default=None, choices=VIEW_INTERPOLATIONS,
-                   help=f"resize kernel of the views (default {DEFAULT_INTERPOLATION}: area when shrinking, bilinear "
+    p.add_argument("--interpolation", default=None, metavar="NAME",
+                   help=f"resize kernel of the views: {', '.join(VIEW_INTERPOLATIONS)} (default {DEFAULT_INTERPOLATION}: area when shrinking, bilinear "
                    "when enlarging; pil-bilinear / pil-bicubic equal PIL's antialiased resampling, what torchvision's "
                    "and timm's published ImageNet numbers used)")
     p.add_argument("--averaging", default="softmax_mean",
@@ -71,12 +75,19 @@ def register(subparsers) -> None:
                    help="torch.compile the model: a one-time compile (about 20-50 s for GoogLeNet on a CPU), "
                    "then faster batches; agrees with eager mode to float rounding")
     p.add_argument("--threads", type=int, help="torch intra-op threads for the model (default: torch's choice)")
+    add_preprocessing_flags(p)
+    add_model_flags(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Score as the parsed ``args`` say; exit status 0 (errors propagate to the dispatcher)."""
+    from inception_aug.errors import UsageError
+    from inception_eval.models.foreign import is_factory_spec
     from inception_eval.scoring import score_and_report
+
+    if (args.weights or args.factory_kwargs) and not is_factory_spec(args.checkpoint):
+        raise UsageError(f"--weights and --factory-kwargs apply to module:factory models, not to {args.checkpoint}")
     from inception_eval.views import DEFAULT_INTERPOLATION
 
     score_and_report(
@@ -87,5 +98,6 @@ def run(args: argparse.Namespace) -> int:
         heads=tuple(h.strip() for h in args.heads.split(",") if h.strip()), precision=args.precision,
         device=args.device, max_batch=args.max_batch, workers=args.workers, progress=not args.no_progress,
         interpolation=args.interpolation or DEFAULT_INTERPOLATION, averaging=args.averaging,
-        strict=args.strict, limit=args.limit, class_map=args.class_map, compile=args.compile)
+        strict=args.strict, limit=args.limit, class_map=args.class_map, compile=args.compile,
+        model_options=preprocessing_from(args))
     return 0
