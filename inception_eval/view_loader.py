@@ -19,6 +19,7 @@ import torch
 from inception_aug.decode import ImageDecodeError
 from inception_eval.batching import PendingImage
 from inception_eval.data import ImageDataset, UnreadableImageError
+from inception_eval.distributed import PeerFailureError
 from inception_eval.protocols import Protocol, union_views
 from inception_eval.views import cut_views
 
@@ -65,6 +66,8 @@ class ViewSource(torch.utils.data.Dataset):
             return LoadedItem(index, path, unreadable=e.reason)
         except UnreadableImageError as e:
             return LoadedItem(index, path, unreadable=str(e))
+        except PeerFailureError:  # raised by a stop signal while this runs in the main process
+            raise
         except Exception:  # a bug: reported with its traceback, never filed as "unreadable"
             return LoadedItem(index, path, failure=traceback.format_exc())
 
