@@ -5,6 +5,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING
 
+from inception_aug.constants import IMAGENET_MEAN
 from inception_aug.errors import UsageError
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ def add_preprocessing_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--input-size", type=int, default=None, metavar="PX",
                    help="crop side the model takes, in px; protocol scales follow it (default: the file's, else 224)")
     g.add_argument("--mean", nargs="+", default=None, metavar="V",
-                   help="3 RGB values on the [0, 1] scale, e.g. --mean 0.485 0.456 0.406 (default: the file's, "
+                   help="3 RGB values on the [0, 1] scale, e.g. --mean " + " ".join(map(str, IMAGENET_MEAN)) + " (default: the file's, "
                    "else ImageNet's)")
     g.add_argument("--std", nargs="+", default=None, metavar="V", help="3 positive RGB values, like --mean")
     g.add_argument("--transform-input", action=argparse.BooleanOptionalAction, default=None,

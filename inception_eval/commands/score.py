@@ -14,9 +14,6 @@ __all__ = ["register", "run"]
 
 def register(subparsers) -> None:
     """Add the ``score`` sub-command."""
-    from inception_eval.views import DEFAULT_INTERPOLATION, VIEW_INTERPOLATIONS
-    from inception_eval.constants import DEFAULT_PRECISION, PRECISIONS
-    from inception_eval.engine import DEFAULT_MAX_BATCH, DEFAULT_WORKERS
     from inception_eval.protocols import PROTOCOL_NAMES
 
     p = subparsers.add_parser(
@@ -38,6 +35,19 @@ def register(subparsers) -> None:
     p.add_argument("--protocol", action="append", default=None, metavar="NAME",
                    help=f"repeatable: {', '.join(PROTOCOL_NAMES)} or custom:scales=...,squares=...,crops=...,"
                    "mirror=... (default paper144)")
+    _add_run_flags(p)
+    _add_output_flags(p)
+    add_preprocessing_flags(p)
+    add_model_flags(p)
+    p.set_defaults(func=run)
+
+
+def _add_run_flags(p: argparse.ArgumentParser) -> None:
+    """How to score: heads, precision, device, batching, resizing, averaging, class mapping."""
+    from inception_eval.constants import DEFAULT_PRECISION, PRECISIONS
+    from inception_eval.engine import DEFAULT_MAX_BATCH, DEFAULT_WORKERS
+    from inception_eval.views import DEFAULT_INTERPOLATION, VIEW_INTERPOLATIONS
+
     p.add_argument("--heads", default="main", help="comma-separated heads: main, aux1, aux2 (default main)")
     p.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION)
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
@@ -55,6 +65,10 @@ def register(subparsers) -> None:
     p.add_argument("--class-map", choices=("name", "index"), default="name",
                    help="name: map the data's class names onto the checkpoint's (error on mismatch); "
                    "index: use the data's own class indices unchecked")
+
+
+def _add_output_flags(p: argparse.ArgumentParser) -> None:
+    """What to write, and the cache, progress and compute settings of the run."""
     p.add_argument("--out", help="write the summary as JSON here")
     p.add_argument("--predictions", help="write per-image predictions (CSV) here")
     p.add_argument("--probs", help="write per-image probabilities (.npz) here")
@@ -75,9 +89,6 @@ def register(subparsers) -> None:
                    help="torch.compile the model: a one-time compile (about 20-50 s for GoogLeNet on a CPU), "
                    "then faster batches; agrees with eager mode to float rounding")
     p.add_argument("--threads", type=int, help="torch intra-op threads for the model (default: torch's choice)")
-    add_preprocessing_flags(p)
-    add_model_flags(p)
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
