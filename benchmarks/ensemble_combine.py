@@ -170,6 +170,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(res))
         return 0
 
+    if args.dir is not None:
+        Path(args.dir).mkdir(parents=True, exist_ok=True)
     data = Path(tempfile.mkdtemp(prefix="ens-bench-", dir=args.dir))
     try:
         gen = generate(data, images=args.images, classes=args.classes, members=args.members,

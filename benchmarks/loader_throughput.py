@@ -12,6 +12,9 @@ simplejpeg, ours through ``inception_aug.decode``):
 - ``ours paper float, clamp=final``: the same with the fused colour matrix (one clamp at the end).
 - ``ours torchvision-preset float``: the ``torchvision`` preset (RandomResizedCrop sampler, bilinear,
   ColorJitter 0.4/0.4/0.4, flip), the same work as the albumentations pipeline.
+- ``ours paper uint8 + normalize_batch``: the ``paper`` preset in the workers with
+  ``output="tensor_uint8"`` (all augmentation per sample, a quarter of the bytes to move), and the
+  loop normalises each batch with ``inception_aug.normalize.normalize_batch`` (on a GPU in practice).
 - ``ours uint8 + batch (howard | colorjitter)``: workers do crop + resize only
   (``output="tensor_uint8"``, no colour, no flip); the loop applies
   ``inception_aug.batch.BatchPhotometric`` (per-sample draws, flip) and ``normalize_batch`` to
@@ -113,6 +116,8 @@ def contenders(photos: Photos) -> dict[str, tuple[object, Optional[Callable]]]:
         "ours torchvision-preset float": (
             AugmentedDataset(photos, InceptionTrainTransform.from_preset("torchvision")), None),
     }
+    full_u8 = InceptionTrainTransform.from_preset("paper", output="tensor_uint8")
+    out["ours paper uint8 + normalize_batch"] = (AugmentedDataset(photos, full_u8), normalize_batch)
     crop_only = InceptionTrainTransform.from_preset("paper", photometric="none", flip=0.0, output="tensor_uint8")
     for preset in ("howard", "colorjitter"):
         batch = BatchPhotometric(preset, flip=0.5, generator=torch.Generator().manual_seed(0))

@@ -17,6 +17,15 @@ the fp32 logits have a standard deviation of --logit-std (default 4, like a trai
 
     python benchmarks/model_throughput.py            # full: batch 32 and 144, 5 repeats
     python benchmarks/model_throughput.py --quick    # seconds: batch 4 and 8, 2 repeats
+    python benchmarks/model_throughput.py --compile-cost --threads 1   # compile break-even (~10 min)
+
+``--compile-cost`` measures what ``constants.AUTO_COMPILE_MIN_EAGER_SECONDS`` is derived from: for fp32 and bf16
+(channels_last) at each ``--batches`` size (default 16 32), in a fresh child process each, the
+one-time ``torch.compile`` cost (first compiled call minus one steady compiled batch) with an empty
+Inductor cache ("cold") and again in a new process with the cache that run filled ("warm"), and the
+steady-state seconds per view of eager and compiled (median of --repeats interleaved rounds). The
+break-even is compile cost / (eager - compiled seconds per view): the forward views a run needs
+before compiling pays; times the eager seconds per view, the eager seconds (the constant's unit).
 
 Prints JSON, then a Markdown table. The machine may be shared: numbers are medians, ratios are
 within-run; set --threads to the cores you actually have (default 2).
@@ -87,8 +96,87 @@ def time_interleaved(models: dict, x: torch.Tensor, warmup: int, repeats: int):
     return rates, probs
 
 
+def _compile_child(precision: str, batch: int, size: int, threads: int, repeats: int) -> dict:
+    """In this (fresh) process: one-time compile seconds and steady s/view, eager vs compiled."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    base = googlenet("paper").eval()
+    x, _ = load_inputs(batch, size)
+    eager = prepare_for_inference(copy.deepcopy(base), precision=precision)
+    compiled = prepare_for_inference(copy.deepcopy(base), precision=precision, compile=True)
+    t0 = time.perf_counter()
+    compiled(x)
+    first = time.perf_counter() - t0
+    times: dict[str, list[float]] = {"eager": [], "compiled": []}
+    eager(x)
+    for _ in range(repeats):
+        for name, im in (("eager", eager), ("compiled", compiled)):
+            t0 = time.perf_counter()
+            im(x)
+            times[name].append((time.perf_counter() - t0) / batch)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {"first_call_s": first, "compile_s": first - med["compiled"] * batch,
+            "eager_s_per_view": med["eager"], "compiled_s_per_view": med["compiled"],
+            "raw_s_per_view": {k: [round(t, 5) for t in v] for k, v in times.items()}}
+
+
+def compile_cost(batches: list[int], size: int, threads: int, repeats: int) -> list[dict]:
+    """Cold then warm child runs per (precision, batch); see the module docstring."""
+    import os
+    import subprocess
+    import tempfile
+
+    rows = []
+    for precision in ("bf16", "fp32"):
+        for b in batches:
+            with tempfile.TemporaryDirectory(prefix="inductor-cost-") as cache:
+                env = dict(os.environ, TORCHINDUCTOR_CACHE_DIR=cache)
+                row = {"precision": precision, "batch": b, "load_avg_before": os.getloadavg()}
+                for phase in ("cold", "warm"):
+                    cmd = [sys.executable, __file__, "--_compile-child", precision, str(b), str(size),
+                           str(threads), str(repeats)]
+                    out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
+                    row[phase] = json.loads(out.strip().splitlines()[-1])
+                row["load_avg_after"] = os.getloadavg()
+                saving = statistics.median([row[p]["eager_s_per_view"] - row[p]["compiled_s_per_view"]
+                                            for p in ("cold", "warm")])
+                row["saving_s_per_view"] = saving
+                row["break_even_views"] = {p: (row[p]["compile_s"] / saving if saving > 0 else None)
+                                           for p in ("cold", "warm")}
+                eager = statistics.median([row[p]["eager_s_per_view"] for p in ("cold", "warm")])
+                row["break_even_eager_seconds"] = {p: (None if v is None else v * eager)
+                                                   for p, v in row["break_even_views"].items()}
+                rows.append(row)
+                print(json.dumps(row), file=sys.stderr, flush=True)
+    return rows
+
+
+def _print_compile_cost(rows: list[dict], threads: int) -> None:
+    print(f"torch.compile cost, paper GoogLeNet 224 px, channels_last, {threads} threads, torch {torch.__version__}")
+    print()
+    print("| precision | batch | compile cold s | compile warm s | eager s/view | compiled s/view | saving | "
+          "break-even views cold | warm | break-even eager s cold |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        c, w = r["cold"], r["warm"]
+        e = statistics.median([c["eager_s_per_view"], w["eager_s_per_view"]])
+        k = statistics.median([c["compiled_s_per_view"], w["compiled_s_per_view"]])
+        be = {p: ("never" if v is None else f"{v:,.0f}") for p, v in r["break_even_views"].items()}
+        cold = r["break_even_views"]["cold"]
+        secs = "never" if cold is None else f"{cold * e:.0f}"
+        print(f"| {r['precision']} | {r['batch']} | {c['compile_s']:.1f} | {w['compile_s']:.1f} | {e:.4f} | "
+              f"{k:.4f} | {100 * (1 - k / e):.0f}% | {be['cold']} | {be['warm']} | {secs} |")
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--_compile-child"]:
+        prec, b, size, threads, repeats = argv[1], *map(int, argv[2:6])
+        print(json.dumps(_compile_child(prec, b, size, threads, repeats)))
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--compile-cost", action="store_true",
+                    help="measure the torch.compile break-even instead (cold/warm compile, eager vs compiled)")
     ap.add_argument("--quick", action="store_true", help="batch 4 and 8, 1 warm-up, 2 repeats")
     ap.add_argument("--variant", default="paper", choices=("paper", "torchvision"))
     ap.add_argument("--size", type=int, default=224)
@@ -101,6 +189,16 @@ def main(argv: list[str] | None = None) -> int:
                     help="without --checkpoint: rescale fc so fp32 logits have this std (0: raw init)")
     ap.add_argument("--json-out", default=None, help="also write the JSON here")
     args = ap.parse_args(argv)
+    if args.compile_cost:
+        rows = compile_cost(args.batches or [16, 32], args.size, args.threads, args.repeats or 7)
+        report = {"benchmark": "compile_cost", "threads": args.threads, "torch": str(torch.__version__),
+                  "command": "python benchmarks/model_throughput.py " + " ".join(argv), "results": rows}
+        print(json.dumps(report, indent=2))
+        if args.json_out:
+            Path(args.json_out).write_text(json.dumps(report, indent=2) + "\n")
+        print()
+        _print_compile_cost(rows, args.threads)
+        return 0
     batches = args.batches or ([4, 8] if args.quick else [32, 144])
     repeats = args.repeats or (2 if args.quick else 5)
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
@@ -150,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {"benchmark": "model_throughput", "variant": model.variant, "input_size": args.size,
               "weights": weights, "inputs": source, "threads": args.threads, "repeats": repeats, "warmup": warmup,
               "torch": str(torch.__version__), "cpu": platform.processor() or platform.machine(),
-              "command": "python benchmarks/model_throughput.py" + (" " + " ".join(sys.argv[1:]) if argv is None and sys.argv[1:] else ""),
+              "command": "python benchmarks/model_throughput.py" + ("".join(" " + a for a in argv)),
               "results": results}
     text = json.dumps(report, indent=2)
     print(text)

@@ -225,7 +225,13 @@ _BATCH_SAMPLERS = {"howard": _batch_howard, "colorjitter": _batch_colorjitter, "
 # ----------------------------------------------------------------------------------------------
 
 def _gray(x: torch.Tensor, w: Sequence[float]) -> torch.Tensor:
-    return (w[0] * x[:, 0] + w[1] * x[:, 1] + w[2] * x[:, 2]).unsqueeze(1)
+    """(n, 1, H, W) ``(w0 x0 + w1 x1) + w2 x2``: each product rounded, then summed left to right
+    (two temporaries instead of five; no fused multiply-add, which would round differently)."""
+    g = torch.mul(x[:, 0], w[0])
+    t = torch.mul(x[:, 1], w[1])
+    g.add_(t)
+    torch.mul(x[:, 2], w[2], out=t)
+    return g.add_(t).unsqueeze(1)
 
 
 def _col(v: torch.Tensor) -> torch.Tensor:

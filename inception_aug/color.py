@@ -54,6 +54,12 @@ Clamping (``howard`` and ``colorjitter``; the sampling option ``clamp``, recorde
 - ``tf-slim`` runs in float32 on [0, 1] without intermediate clipping (as TF does), then clips and
   rounds once.
 
+Deferred trailing ops (``clamp="each"``): ``apply_photometric_deferred`` leaves the per-channel ops
+after the last op that needs the pixels (lighting always, plus brightness/contrast after
+saturation) unapplied and returns them; the training transform folds their exact table
+(``channel_lut``) into its normalisation or CHW-split tables. Same pixels bit for bit, one to three
+fewer passes per image (``python benchmarks/aug_throughput.py --stages``).
+
 The contrast mean is the mean of the float gray image (torchvision first truncates the gray image
 to uint8 for uint8 inputs; the means differ by < 0.5 level).
 """
@@ -83,12 +89,16 @@ from inception_aug.color_presets import (
 )
 from inception_aug.color_tf import apply_tf_slim, tf_adjust_contrast, tf_adjust_hue, tf_adjust_saturation
 from inception_aug.color_u8 import (
+    ChannelOp,
     adjust_brightness_u8,
     adjust_contrast_u8,
     adjust_hue_u8,
     adjust_lighting_u8,
     adjust_saturation_u8,
+    apply_channel_lut_u8,
+    apply_channel_ops_u8,
     apply_color_matrix_u8,
+    channel_lut,
     color_matrix,
     gray_mean,
     saturation_matrix,
@@ -99,9 +109,14 @@ __all__ = [
     "LIGHTING_EIGVEC", "GRAY_HOWARD", "GRAY_TORCHVISION", "TF_SLIM_ORDERINGS", "TF_SLIM_FAST_ORDERINGS",
     "PhotometricParams", "lighting_offset", "jitter_range", "sample_photometric", "apply_photometric",
     "adjust_brightness_u8", "adjust_contrast_u8", "adjust_saturation_u8", "adjust_hue_u8", "adjust_lighting_u8",
-    "gray_mean", "saturation_matrix", "color_matrix", "apply_color_matrix_u8",
+    "gray_mean", "saturation_matrix", "color_matrix", "apply_color_matrix_u8", "apply_photometric_deferred",
+    "ChannelOp", "channel_lut", "apply_channel_lut_u8", "apply_channel_ops_u8",
     "tf_adjust_contrast", "tf_adjust_saturation", "tf_adjust_hue",
 ]
+
+
+_EIGVEC = np.asarray(LIGHTING_EIGVEC, dtype=np.float64)
+_EIGVAL = np.asarray(LIGHTING_EIGVAL, dtype=np.float64)
 
 
 def _check_image(img: np.ndarray) -> np.ndarray:
@@ -115,42 +130,77 @@ def _check_image(img: np.ndarray) -> np.ndarray:
 def apply_photometric(img: np.ndarray, params: Optional[PhotometricParams], *,
                       dst: Optional[np.ndarray] = None) -> np.ndarray:
     """Apply one drawn distortion to an (H, W, 3) uint8 RGB array; returns a new uint8 array
-    (``img`` itself when ``params`` is None). ``dst``: optional output array for fused draws
-    (may be ``img``: the caller gives up its input; ignored by the other modes)."""
+    (``img`` itself when ``params`` is None). ``dst``: optional output array (may be ``img``: the
+    caller gives up its input; used when it is a C-contiguous uint8 array of the image's shape)."""
+    src, ops = apply_photometric_deferred(img, params, dst=dst)
+    if not ops:
+        return src.copy() if src is img and params is not None else src
+    # No pixel pass ran when src is the input itself: the queued ops then write the output buffer.
+    return apply_channel_ops_u8(src, ops, _own_buffer(src, dst) if src is img else src)
+
+
+def apply_photometric_deferred(img: np.ndarray, params: Optional[PhotometricParams], *,
+                               dst: Optional[np.ndarray] = None) -> tuple[np.ndarray, tuple[ChannelOp, ...]]:
+    """:func:`apply_photometric` except for its trailing per-channel ops: ``(pixels, ops)``.
+
+    The result is ``apply_channel_ops_u8(pixels, ops)`` (equal bit for bit to
+    :func:`apply_photometric`), and ``channel_lut(ops)`` is its (3, 256) lookup table, which an
+    output stage that maps every channel anyway (normalisation, the CHW split) folds into its own
+    table: the trailing brightness/contrast/lighting then cost no pass over the pixels.
+    ``pixels`` is ``img`` itself when no pixel pass ran (then the caller must not write it unless it
+    owns it), else ``dst`` when usable, else a new array. ``ops`` is empty except for
+    ``clamp="each"`` draws of howard / colorjitter."""
     if params is None:
-        return img
+        return img, ()
     if not isinstance(params, PhotometricParams):
         raise TypeError(f"apply_photometric expects PhotometricParams or None, got {type(params).__name__}")
     img = _check_image(img)
     if params.fused:
         if dst is not None and not (dst.flags.c_contiguous and dst.shape == img.shape and dst.dtype == np.uint8):
             dst = None
-        return apply_color_matrix_u8(img, color_matrix(params, cv2.mean(img)), dst)
+        return apply_color_matrix_u8(img, color_matrix(params, cv2.mean(img)), dst), ()
     if params.preset == "tf-slim":
-        return apply_tf_slim(img, params)
-    return _apply_each(img, params)
+        return apply_tf_slim(img, params), ()
+    return _apply_each(img, params, dst)
 
 
-def _apply_each(img: np.ndarray, params: PhotometricParams) -> np.ndarray:
-    """The ``clamp="each"`` chain: every op rounds and clamps to uint8."""
+def _own_buffer(img: np.ndarray, dst: Optional[np.ndarray]) -> np.ndarray:
+    """``dst`` when it can hold the result of a per-pixel map of ``img``, else a new array."""
+    if dst is not None and dst.flags.c_contiguous and dst.shape == img.shape and dst.dtype == np.uint8:
+        return dst
+    return np.empty_like(img)
+
+
+def _apply_each(img: np.ndarray, params: PhotometricParams,
+                dst: Optional[np.ndarray]) -> tuple[np.ndarray, tuple[ChannelOp, ...]]:
+    """The ``clamp="each"`` chain: every op rounds and clamps to uint8 (the kernels of ``color_u8``).
+
+    Brightness, contrast and lighting are per-channel affine ops: they are queued, and a queue is
+    applied (``apply_channel_ops_u8``, bit for bit the op-by-op kernels) only when a later op needs
+    the pixels: a contrast needs the gray mean of the image as it is at that point, saturation and
+    hue mix channels. Whatever is queued at the end is returned, not applied."""
     weights = GRAY_HOWARD if params.preset == "howard" else GRAY_TORCHVISION
-    # One output allocation: the first op reads img and writes out, the rest work in place on out
-    # (fresh 150 KB arrays per op cost page faults once decode buffers have churned the heap).
-    out = np.empty_like(img)
+    out = None  # one output buffer: the first pixel pass reads img and writes it, later ones in place
     src = img
+    queue: list[ChannelOp] = []
     for op in params.order:
+        f = getattr(params, op)
         if op == "brightness":
-            adjust_brightness_u8(src, params.brightness, out)
-        elif op == "contrast":
-            adjust_contrast_u8(src, params.contrast, weights, out)
-        elif op == "saturation":
-            adjust_saturation_u8(src, params.saturation, weights, out)
-        elif op == "hue":
-            adjust_hue_u8(src, params.hue, out)
-        src = out
+            queue.append(((f,) * 3, (0.0,) * 3))
+            continue
+        if queue:  # contrast, saturation and hue need the pixels of every op before them
+            out = _own_buffer(img, dst) if out is None else out
+            src = apply_channel_ops_u8(src, queue, out)
+            queue = []
+        if op == "contrast":
+            queue.append(((f,) * 3, ((1.0 - f) * gray_mean(src, weights),) * 3))
+            continue
+        out = _own_buffer(img, dst) if out is None else out
+        if op == "saturation":
+            src = adjust_saturation_u8(src, f, weights, out)
+        else:
+            src = adjust_hue_u8(src, f, out)
     if params.lighting is not None:
-        adjust_lighting_u8(src, params.lighting, out)
-        src = out
-    if src is img:
-        np.copyto(out, img)
-    return out
+        off = 255.0 * (_EIGVEC @ (np.asarray(params.lighting, dtype=np.float64) * _EIGVAL))  # = lighting_offset
+        queue.append(((1.0, 1.0, 1.0), (float(off[0]), float(off[1]), float(off[2]))))
+    return src, tuple(queue)

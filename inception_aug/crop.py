@@ -22,7 +22,7 @@ from inception_aug.decode import ImageDecodeError, decode_image
 from inception_aug.params import CropBox
 from inception_aug.resize import resized_crop, resized_crop_subpixel
 
-__all__ = ["choose_reduce", "reduced_box", "crop_resize"]
+__all__ = ["choose_reduce", "reduced_box", "crop_resize", "resize_decoded"]
 
 _FLIPPED_X = (2, 3, 6, 7)  # EXIF orientations whose displayed x axis runs backwards in storage
 _FLIPPED_Y = (3, 4, 7, 8)
@@ -70,6 +70,15 @@ def crop_resize(img: Union[Encoded, np.ndarray], box: CropBox, out_wh: tuple[int
         raise ValueError(f"crop box {box} is not inside the {W}x{H} image {img.name}")
     r = choose_reduce(box, out_wh) if (reduced_decode and img.header.jpeg) else 1
     pixels = decode_image(img.name, reduce=r, data=img.data, header=img.header, fast_dct=fast_dct)
+    return resize_decoded(img, pixels, r, box, out_wh, interpolation)
+
+
+def resize_decoded(img: Encoded, pixels: np.ndarray, r: int, box: CropBox, out_wh: tuple[int, int],
+                   interpolation: str) -> np.ndarray:
+    """The pixel half of :func:`crop_resize`: ``box`` of ``img`` cut from its ``pixels`` (decoded
+    at 1/``r``) and resized to ``out_wh``. Raises ``ImageDecodeError`` when the decoded size
+    contradicts the header."""
+    W, H = img.size
     ph, pw = pixels.shape[:2]
     if (pw, ph) == (W, H):
         return resized_crop(pixels, box, out_wh, interpolation)

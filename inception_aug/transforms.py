@@ -8,6 +8,10 @@ are converted by :mod:`inception_aug.convert`, the crop is resized by :mod:`ince
 (reduced-size JPEG decoding, ``reduced_decode=False`` turns it off), colours by
 :mod:`inception_aug.color`, normalisation by :mod:`inception_aug.normalize`.
 
+The ``clamp="each"`` colour chain's trailing per-channel ops (lighting, and brightness/contrast
+after saturation) are folded into the output's lookup tables for ``"tensor"`` (normalisation) and
+``"tensor_uint8"`` (the CHW split, from two ops on): the same pixels as applying them one by one.
+
 Draw order inside ``sample`` (all from the one generator): crop (see ``sampling``), interpolation
 (one draw when more than one method), flip (one draw), photometric (``color.sample_photometric``).
 
@@ -22,7 +26,8 @@ import cv2
 import numpy as np
 
 from inception_aug.color import PRESETS as PHOTOMETRIC_PRESETS
-from inception_aug.color import apply_photometric, sample_photometric
+from inception_aug.color import apply_channel_ops_u8, apply_photometric, apply_photometric_deferred, channel_lut
+from inception_aug.color import sample_photometric
 from inception_aug.constants import IMAGENET_MEAN, IMAGENET_STD
 from inception_aug.convert import OUTPUTS, Encoded, ImageInput, input_size, is_rgb_u8, load_input, to_output
 from inception_aug.crop import crop_resize
@@ -151,26 +156,45 @@ class InceptionTrainTransform:
                          image_size=(int(width), int(height)))
 
     # pixels ---------------------------------------------------------------------------------
-    def apply_uint8(self, img: ImageInput, params: AugParams) -> np.ndarray:
-        """Pixels of ``params`` applied to ``img``: (out_h, out_w, 3) uint8 RGB. No randomness."""
+    def _pixels(self, img: ImageInput, params: AugParams) -> tuple[np.ndarray, tuple, bool]:
+        """(pixels, trailing per-channel colour ops not yet applied, whether we own the pixels).
+        See ``color.apply_photometric_deferred``: the ops are folded into the output stage."""
         src = img if isinstance(img, Encoded) or is_rgb_u8(img) else load_input(img)
         if params.image_size is not None and tuple(params.image_size) != input_size(src):
             raise ValueError(f"params were sampled for a {params.image_size} image, got {input_size(src)}")
         out = crop_resize(src, params.crop, self.out_wh, params.interpolation, reduced_decode=self.reduced_decode,
                           fast_dct=self.fast_dct)
-        # Flip and a fused colour matrix are per-pixel maps: run them in place when ``out`` is our
+        # Flip and the colour passes are per-pixel maps: run them in place when ``out`` is our
         # own array (not a view of a caller's array, which resize returns for an exact-size crop).
         own = out.base is None or not (isinstance(src, np.ndarray) and np.may_share_memory(out, src))
         if params.flip:
             out = cv2.flip(out, 1, dst=out) if own and out.flags.c_contiguous else cv2.flip(out, 1)
             own = True
+        ops: tuple = ()
         if params.photometric is not None:
-            out = apply_photometric(out, params.photometric, dst=out if own else None)
-        return out
+            before = out
+            out, ops = apply_photometric_deferred(out, params.photometric, dst=out if own else None)
+            own = own or out is not before
+        return out, ops, own
+
+    def apply_uint8(self, img: ImageInput, params: AugParams) -> np.ndarray:
+        """Pixels of ``params`` applied to ``img``: (out_h, out_w, 3) uint8 RGB. No randomness."""
+        out, ops, own = self._pixels(img, params)
+        if not ops:
+            return out
+        return apply_channel_ops_u8(out, ops, out if own else None)
 
     def apply(self, img: ImageInput, params: AugParams):
-        """Apply ``params`` and convert to this transform's ``output`` type."""
-        return to_output(self.apply_uint8(img, params), self.output, self.normalize.luts)
+        """Apply ``params`` and convert to this transform's ``output`` type (the trailing
+        per-channel colour ops folded into the tensor outputs' lookup tables; same pixels)."""
+        out, ops, own = self._pixels(img, params)
+        # A table folded into the normalisation is free; into the uint8 CHW split it costs about one
+        # transform pass (3 plane LUTs instead of a split), so there it pays from two ops on.
+        if ops and (self.output == "tensor" or (self.output == "tensor_uint8" and len(ops) > 1)):
+            return to_output(out, self.output, self.normalize.luts, channel_lut(ops))
+        if ops:
+            out = apply_channel_ops_u8(out, ops, out if own else None)
+        return to_output(out, self.output, self.normalize.luts)
 
     def __call__(self, img: ImageInput, rng: Optional[np.random.Generator] = None, *, return_params: bool = False):
         """Sample with ``rng`` (default: a per-process generator from OS entropy) and apply.

@@ -25,6 +25,22 @@ up to float rounding: the pixels are identical, but a batched convolution may ro
 from a batch of one, and a weighted sum of deduplicated views rounds differently from the repeated
 sum (tests bound the difference at 1e-5 absolute and require the same top-1/top-5).
 
+Compile: under ``compile="auto"`` (the default) on a CPU with a C++ compiler
+(``models.inference.cxx_compiler``) the first two batches run eagerly, the second is timed, and the
+rest of the run is compiled (``torch.compile``, Inductor) when the remaining planned views (pending
+images x unique views per image, :func:`planned_views`) x that eager seconds per view reach
+``constants.AUTO_COMPILE_MIN_EAGER_SECONDS``, the measured break-even of the one-time compile;
+otherwise, and on other devices, it scores eagerly. A compile that fails under ``auto`` falls back
+to eager with a notice; under ``on`` it raises. The decision and why go to ``warn`` as one
+``scoring on ...`` line and to ``ScoreResult.settings`` (``compile``, ``compile_mode``,
+``compile_reason``, ``compile_planned_views``, ``compile_remaining_views``,
+``compile_eager_seconds_per_view``, ``compile_threshold_seconds``, ``compile_seconds``: the first
+compiled call, compile included). Compiled kernels are kept in ``$TORCHINDUCTOR_CACHE_DIR``, else
+``~/.cache/inception-eval/inductor`` (``models.inference.use_compile_cache``), so a rerun compiles
+in seconds. Compiled and eager results agree to float rounding (tested to 1e-4 in probability, same
+top-1), so compile is not part of the result-store key: a resumed run that decides differently
+still reuses the stored rows.
+
 Unreadable images (``ImageDecodeError``: corrupt, truncated, empty, not an image, missing; or the
 data's ``UnreadableImageError``) are skipped and listed with the reason in ``ScoreResult.skipped``;
 they are excluded from accuracies (``valid`` False). ``strict=True`` raises instead. Any other
@@ -35,7 +51,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
@@ -46,28 +62,34 @@ from inception_aug.normalize import normalize_batch
 from inception_eval.aggregate import METHODS as AVERAGING_METHODS
 from inception_eval.aggregate import average_views
 from inception_eval.batching import Batch, PendingImage, pack_batches
-from inception_eval.constants import DEFAULT_PRECISION, PRECISIONS
+from inception_eval.constants import DEFAULT_COMPILE, DEFAULT_PRECISION, PRECISION_CHOICES
 from inception_eval.data import ImageDataset, align_classes, open_dataset
 from inception_eval.distributed import DistContext, barrier, gather, process_group, rank_device, shard
-from inception_eval.models.inference import prepare_for_inference
+from inception_eval.models.inference import (CompileDecision, compile_mode, cxx_compiler, decide_compile,
+                                             prepare_for_inference, resolve_precision, use_compile_cache)
 from inception_eval.preprocessing import Preprocessing
-from inception_eval.protocols import Protocol, get_protocol
+from inception_eval.protocols import Protocol, get_protocol, union_cost
 from inception_eval.resolve import ModelInfo, resolve_model
 from inception_eval.results import Provenance, RunStats, ScoreResult, Scores
 from inception_eval.store import DONE, PENDING, SKIPPED, CacheKey, ResultStore, open_store
-from inception_eval.view_loader import ImageLoadError, LoadedItem, ViewSource, iter_items, raise_failure
+from inception_eval.view_loader import (
+    ImageLoadError, LoadedItem, LoaderWorkerDied, ViewSource, iter_items, raise_failure, worker_death,
+)
 from inception_eval.views import DEFAULT_INTERPOLATION, VIEW_INTERPOLATIONS
 
 __all__ = [
     "HEADS", "DEFAULT_MAX_BATCH", "DEFAULT_WORKERS", "NonFiniteOutputError", "StrictModeError", "ImageLoadError",
-    "ScoreSettings", "ScoreResult", "score", "to_model_input", "run_heads",
+    "LoaderWorkerDied",
+    "ScoreSettings", "ScoreResult", "score", "to_model_input", "run_heads", "planned_views",
 ]
 
 HEADS: tuple[str, ...] = ("main", "aux1", "aux2")
 #: Views per forward pass when not given. CPU: small batches keep the activations in cache; measured
 #: 16 vs 144 views per batch, paper GoogLeNet 224 px, this 2-core machine: 0.024-0.027 vs 0.033-0.035
-#: s/view fp32 and 0.017 vs 0.022-0.024 s/view bf16 (2 threads), 8 ~ 16 < 32 < 144 with 1 thread.
-#: CUDA: large batches fill the GPU.
+#: s/view fp32 and 0.017 vs 0.022-0.024 s/view bf16 (2 threads), 8 ~ 16 < 32 < 144 with 1 thread;
+#: 16 vs 32 with 1 thread (``benchmarks/model_throughput.py --compile-cost --threads 1``): bf16 eager
+#: 0.0222 vs 0.0309, compiled 0.0146 vs 0.0157 s/view; fp32 eager 0.0383 vs 0.0424, compiled
+#: 0.0290 vs 0.0304 s/view, so 16 eager and compiled. CUDA: large batches fill the GPU (not measured here).
 DEFAULT_MAX_BATCH: dict[str, int] = {"cpu": 16, "cuda": 256}
 DEFAULT_WORKERS = 2
 
@@ -97,9 +119,11 @@ class ScoreSettings:
     interpolation: str = DEFAULT_INTERPOLATION
     averaging: str = "softmax_mean"
     strict: bool = False
-    compile: bool = False
+    compile: bool | str = DEFAULT_COMPILE
     class_map: str = "name"
     progress: bool = True
+    #: How ``precision`` was chosen ("as given", or why ``auto`` became what it is).
+    precision_reason: str = field(default="as given", compare=False)
 
     def __post_init__(self) -> None:
         heads = tuple(self.heads)
@@ -107,8 +131,13 @@ class ScoreSettings:
         bad = [h for h in heads if h not in HEADS] or ([] if heads else ["(none)"])
         if bad:
             raise UsageError(f"unknown heads {bad}; expected a non-empty subset of {HEADS}")
-        if self.precision not in PRECISIONS:
-            raise UsageError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.precision not in PRECISION_CHOICES:
+            raise UsageError(f"precision must be one of {', '.join(PRECISION_CHOICES)}, got {self.precision!r}")
+        if self.precision == "auto":
+            resolved, why = resolve_precision("auto", self.device)
+            object.__setattr__(self, "precision", resolved)
+            object.__setattr__(self, "precision_reason", why)
+        object.__setattr__(self, "compile", compile_mode(self.compile))
         if self.max_batch is None:
             object.__setattr__(self, "max_batch", DEFAULT_MAX_BATCH.get(torch.device(self.device).type, 64))
         if self.max_batch < 1:
@@ -120,10 +149,14 @@ class ScoreSettings:
         if self.class_map not in ("name", "index"):
             raise UsageError(f"class_map must be 'name' or 'index', got {self.class_map!r}")
 
-    def as_dict(self, crop_size: int, protocol_definitions: list[str]) -> dict:
-        """The settings a result reports (``ScoreResult.settings``)."""
+    def as_dict(self, crop_size: int, protocol_definitions: list[str], decision: dict | None = None) -> dict:
+        """The settings a result reports (``ScoreResult.settings``); ``decision``: the compile
+        decision's ``as_dict`` (``compile``: whether the model ran compiled, and why)."""
+        decision = decision or {"compile": False, "compile_mode": self.compile,
+                                "compile_reason": "nothing to compute (every image cached)"}
         return {"interpolation": self.interpolation, "averaging": self.averaging, "crop_size": crop_size,
-                "max_batch": self.max_batch, "workers": self.workers, "compile": self.compile,
+                "max_batch": self.max_batch, "workers": self.workers, **decision,
+                "precision_reason": self.precision_reason,
                 "class_map": self.class_map, "protocol_definitions": protocol_definitions}
 
 
@@ -137,6 +170,7 @@ class _Job:
     info: ModelInfo
     ctx: DistContext
     device: str
+    notice: Callable[[str], None] | None = None
 
     @property
     def entries(self) -> list[tuple[str, str]]:
@@ -153,6 +187,7 @@ class _ShardStats:
     model_seconds: float = 0.0
     compute_seconds: float = 0.0
     seconds: float = 0.0
+    compile: dict | None = None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -188,7 +223,7 @@ def score(checkpoint: Any, dataset: ImageDataset | str | os.PathLike, protocols:
           strict: bool = False, limit: int | None = None, class_map: str = "name",
           crop_size: int | None = None, checkpoint_sha256: str | None = None,
           mean: Sequence[float] | None = None, std: Sequence[float] | None = None,
-          class_names: Sequence[str] | None = None, compile: bool = False,
+          class_names: Sequence[str] | None = None, compile: bool | str = DEFAULT_COMPILE,
           model_options: Preprocessing | None = None, warn: Callable[[str], None] | None = None) -> ScoreResult:
     """Score ``checkpoint`` on ``dataset`` under ``protocols`` in one pass over the union of views.
 
@@ -201,7 +236,9 @@ def score(checkpoint: Any, dataset: ImageDataset | str | os.PathLike, protocols:
         protocols: names (``center``, ``ten``, ``paper144``, ``tencrop-torchvision``, ``custom:...``,
             resolved at the model's input size) or Protocol objects.
         heads: subset of ``("main", "aux1", "aux2")``; aux heads need a model built with them.
-        precision: one of ``constants.PRECISIONS``; device: ``cpu`` or ``cuda`` (``cuda:k``).
+        precision: one of ``constants.PRECISION_CHOICES``: fp32 (default, the exact reference), bf16,
+            fp16, or ``auto`` (bf16 where the device has native bf16, else fp32;
+            ``models.inference.resolve_precision``). device: ``cpu`` or ``cuda`` (``cuda:k``).
         max_batch: most views per forward pass (>= 1); memory is bounded by it. Default
             ``DEFAULT_MAX_BATCH[device type]``: 16 on CPU (faster than large batches there), 256 on CUDA.
         workers: DataLoader worker processes that decode and cut views (0: in this process).
@@ -212,11 +249,14 @@ def score(checkpoint: Any, dataset: ImageDataset | str | os.PathLike, protocols:
         strict: raise :class:`StrictModeError` on the first unreadable image instead of skipping.
         limit: score only the first ``limit`` images of the dataset.
         class_map: ``name`` (check/remap the data's class names to the checkpoint's) or ``index``.
-        compile: run the model through ``torch.compile`` (see ``models.inference``): a one-time
-            compile, then faster batches; results agree with eager mode to float rounding, so
-            compiled results are cached under their own key.
+        compile: ``auto`` (default), ``on``/True or ``off``/False: ``torch.compile`` the model;
+            ``auto`` follows ``models.inference.decide_compile`` for the pending images'
+            :func:`planned_views` and falls back to eager if compiling fails. See "Compile" in the
+            module docstring; the decision is in ``ScoreResult.settings`` (``compile*`` keys).
         model_options: stated preprocessing and model options (``preprocessing.Preprocessing``);
-        warn: called with one line per preprocessing value that was assumed, before scoring.
+        warn: called with one line per preprocessing value that was assumed, before scoring, and
+            with one ``scoring ...`` line (device, precision and why, compile decision and why, views
+            per batch) when there are images to compute.
 
     Raises ``UsageError`` for bad settings, ``InputError`` subclasses for data or model problems.
     """
@@ -232,7 +272,7 @@ def score(checkpoint: Any, dataset: ImageDataset | str | os.PathLike, protocols:
     ds = _prepare_data(dataset, info, limit, settings.class_map)
     protos = resolve_protocols(protocols, info.crop_size)
     with process_group() as ctx:
-        job = _Job(ds, protos, settings, info, ctx, rank_device(settings.device, ctx))
+        job = _Job(ds, protos, settings, info, ctx, rank_device(settings.device, ctx), warn if ctx.is_main else None)
         parts, stored_seconds, cache_path = _score_shards(model, job, cache_dir, t_start)
     return _assemble(job, parts, stored_seconds, cache_path)
 
@@ -275,9 +315,21 @@ def _signature(p: Protocol) -> str:
     return f"{p.name}={sig() if callable(sig) else repr(p)}"
 
 
+def planned_views(protocols: Sequence[Protocol], images: int) -> int:
+    """Forward views a run of ``images`` pending images expects before any is read: ``images`` x the
+    unique views of the protocols' union for a 4:3 landscape photo (square photos share more views,
+    so this is an upper estimate for them)."""
+    if images <= 0 or not protocols:
+        return 0
+    c = protocols[0].crop_size
+    return images * int(union_cost(tuple(protocols), 4 * c, 3 * c)["unique"])
+
+
 def _cache_key(job: _Job) -> CacheKey:
+    # Not in the key: compile (compiled and eager rows agree to float rounding, and ``auto`` may
+    # decide differently on a resumed run), max_batch, workers.
     s, info = job.settings, job.info
-    extra = (("mean", repr(info.mean)), ("std", repr(info.std))) + ((("compile", "inductor"),) if s.compile else ())
+    extra = (("mean", repr(info.mean)), ("std", repr(info.std)))
     if info.transform_input:  # the same weights scored with and without torchvision's input transform
         extra += (("transform_input", "True"),)
     return CacheKey(
@@ -334,23 +386,110 @@ def _run(model: torch.nn.Module, job: _Job, todo: list[int], store: ResultStore,
         return stats
     t0 = time.perf_counter()
     s = job.settings
-    try:
-        infer = prepare_for_inference(model, device=job.device, precision=s.precision, channels_last=True,
-                                      compile=s.compile)
-    except ValueError as e:  # its documented errors: a device or precision this machine cannot run
-        raise UsageError(str(e)) from e
+    plan = _ModelPlan(model, job, len(todo))
     bar = _progress_bar(total, initial) if s.progress and job.ctx.is_main else None
     items = iter_items(ViewSource(job.dataset, todo, job.protocols, s.interpolation), s.workers)
     try:
-        for batch in pack_batches(_readable(items, store, s.strict, bar), s.max_batch):
-            outs = _forward(infer, batch, job, stats)
+        for batch in pack_batches(plan.count(_readable(items, store, s.strict, bar)), s.max_batch):
+            before = stats.model_seconds
+            outs = _forward(plan.infer, batch, job, stats)
+            plan.after_batch(batch.size, stats.model_seconds - before, stats.forward_views, bar)
             _check_finite(outs, batch)
             _finish(batch.scatter(outs), job, store, stats, bar)
+    except RuntimeError as e:  # torch reports a dead loader worker from a signal handler, anywhere here
+        died = worker_death(e, items, s.workers)
+        if died is None:
+            raise
+        raise died from e
     finally:
         if bar is not None:
             bar.close()
         stats.compute_seconds = time.perf_counter() - t0
+        stats.compile = plan.record()
     return stats
+
+
+#: Under ``compile="auto"`` the run's first batches run eagerly and this one (1-based) is timed for
+#: the decision: the first warms oneDNN's kernels up and would overstate the eager cost.
+_TIMED_BATCH = 2
+
+
+class _ModelPlan:
+    """The run's InferenceModel, and the ``compile`` decision (``models.inference.decide_compile``):
+    made before the first batch for ``on``/``off``/ineligible runs, after timing batch
+    ``_TIMED_BATCH`` for ``auto`` on a CPU with a C++ compiler; said in one ``job.notice`` line.
+    The remaining views are then re-estimated from the unique views of the images read so far
+    (square photos share views, which :func:`planned_views` cannot know)."""
+
+    def __init__(self, model: torch.nn.Module, job: _Job, pending: int) -> None:
+        self.model, self.job, self.pending, self.batches = model, job, pending, 0
+        self.planned = planned = planned_views(job.protocols, pending)
+        self.seen_images = self.seen_views = 0
+        s = job.settings
+        dev_type = torch.device(job.device).type
+        self.compiler = cxx_compiler() if dev_type == "cpu" and s.compile == "auto" else None
+        self.decision: CompileDecision | None = None
+        self.infer = self._prepare(False)
+        self.probing = s.compile == "auto" and self.compiler is not None and planned > _TIMED_BATCH * s.max_batch
+        if not self.probing:
+            self._decide(planned, None, None)
+
+    def _prepare(self, compile: bool) -> Any:
+        s = self.job.settings
+        try:
+            return prepare_for_inference(self.model, device=self.job.device, precision=s.precision,
+                                         channels_last=True, compile=compile, fallback=s.compile == "auto",
+                                         on_fallback=self.job.notice)
+        except ValueError as e:  # its documented errors: a device or precision this machine cannot run
+            raise UsageError(str(e)) from e
+
+    def _decide(self, remaining: int, seconds_per_view: float | None, bar: Any) -> None:
+        s = self.job.settings
+        self.decision = decide_compile(s.compile, device_type=torch.device(self.job.device).type,
+                                       compiler=self.compiler, remaining_views=remaining,
+                                       eager_seconds_per_view=seconds_per_view)
+        if self.decision.compile:
+            use_compile_cache()
+            self.infer = self._prepare(True)
+        if self.job.notice is not None:
+            if bar is not None:
+                bar.clear()
+            self.job.notice(f"scoring on {self.job.device}: {s.precision} ({s.precision_reason}), "
+                            f"{self.decision.notice()}, {s.max_batch} views per forward pass")
+            if bar is not None:
+                bar.refresh()
+
+    def count(self, images: Iterable[PendingImage]) -> Iterator[PendingImage]:
+        """``images``, counting them and their unique views as they are read."""
+        for im in images:
+            self.seen_images += 1
+            self.seen_views += im.num_views
+            yield im
+
+    def after_batch(self, size: int, seconds: float, views_done: int, bar: Any) -> None:
+        """Count a finished batch of ``size`` views that took ``seconds`` in the model (``views_done``
+        in all); after the timed one, decide on the remaining views."""
+        self.batches += 1
+        if self.probing and self.batches == _TIMED_BATCH:
+            self.probing = False
+            per_image = self.seen_views / max(self.seen_images, 1)
+            remaining = round((self.pending - self.seen_images) * per_image) + self.seen_views - views_done
+            self._decide(max(remaining, 0), seconds / size, bar)
+
+    def record(self) -> dict:
+        """The decision's ``as_dict`` plus the first compiled call's seconds, the cache, a fallback."""
+        if self.decision is None:  # the run ended before the timed batch (unreadable images)
+            self.decision = decide_compile(self.job.settings.compile, device_type=torch.device(self.job.device).type,
+                                           compiler=self.compiler, remaining_views=0, eager_seconds_per_view=None)
+        out = self.decision.as_dict()
+        out["compile_planned_views"] = self.planned
+        out["compile_seconds"] = self.infer.first_call_seconds
+        if self.decision.compile:
+            out["compile_cache"] = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+        if self.infer.compile_failure is not None:
+            out.update(compile=False, compile_reason=f"{out['compile_reason']}; compile failed "
+                       f"({self.infer.compile_failure}), scored eagerly")
+        return out
 
 
 def _progress_bar(total: int, initial: int) -> Any:
@@ -462,6 +601,7 @@ def _assemble(job: _Job, parts: list, stored_seconds: float, cache_path: str | N
                        world_size=job.ctx.world),
         provenance=Provenance(checkpoint_sha256=info.sha256, precision=s.precision, device=job.device,
                               cache_path=cache_path,
-                              settings=dict(s.as_dict(info.crop_size, [_signature(p) for p in job.protocols]),
+                              settings=dict(s.as_dict(info.crop_size, [_signature(p) for p in job.protocols],
+                                                      stats[0].compile),
                                             model_kind=info.kind, preprocessing=info.provenance)),
     )

@@ -27,10 +27,17 @@ def small_classification() -> Path:
     return _need(SHARED_DATA / "small-classification")
 
 
+@pytest.fixture(scope="session")
+def _session_inductor_dir(tmp_path_factory) -> str:
+    return str(tmp_path_factory.mktemp("inductor-cache"))
+
+
 @pytest.fixture(autouse=True)
-def _hermetic_cache(tmp_path_factory, monkeypatch):
-    """Score caches of commands run without --cache-dir go to a temporary folder, never ~/.cache."""
+def _hermetic_cache(tmp_path_factory, monkeypatch, _session_inductor_dir):
+    """Score caches of commands run without --cache-dir go to a temporary folder, never ~/.cache;
+    compiled kernels to one temporary folder per test session."""
     monkeypatch.setenv("INCEPTION_EVAL_CACHE", str(tmp_path_factory.mktemp("score-cache")))
+    monkeypatch.setenv("TORCHINDUCTOR_CACHE_DIR", _session_inductor_dir)
 
 
 @pytest.fixture(autouse=True)

@@ -25,3 +25,13 @@ def test_presets_quick_reports_every_preset(bench, imagenet_samples, capsys):
     assert [r["preset"] for r in res["results"]][:3] == ["howard", "howard clamp=final", "colorjitter"]
     assert all(r["wall_ms"] > 0 for r in res["results"])
     assert "| howard |" in out
+
+
+def test_stage_breakdown_names_the_pipeline_stages(bench, imagenet_samples):
+    images = [f.read_bytes() for f in sorted(imagenet_samples.glob("*.JPEG"))[:3]]
+    stages = bench.breakdown(images, 1)
+    for key in ("decode", "crop+resize", "colour, clamp=each, trailing channel ops deferred (pipeline)",
+                "output tensor (channel table folded into normalise, HWC -> float CHW)",
+                "output tensor_uint8 (channel table folded into the CHW split)"):
+        assert key in stages, key
+    assert stages["decode"] > 0

@@ -6,7 +6,8 @@ import sys
 
 from inception_eval.commands import add_command
 from inception_eval.commands.model_flags import add_model_flags, add_preprocessing_flags, preprocessing_from
-from inception_eval.constants import AUX_WEIGHT, DEFAULT_PRECISION, PRECISIONS
+from inception_eval.commands.score import add_compile_flags, add_precision_flag
+from inception_eval.constants import AUX_WEIGHT
 from inception_eval.views import DEFAULT_INTERPOLATION, VIEW_INTERPOLATIONS
 
 __all__ = ["register", "run"]
@@ -70,7 +71,8 @@ def register(subparsers) -> None:
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
     p.add_argument("--limit", type=int, default=None, help="score only the first N images")
     p.add_argument("--device", default="cpu")
-    p.add_argument("--precision", default=DEFAULT_PRECISION, choices=PRECISIONS)
+    add_precision_flag(p)
+    add_compile_flags(p)
     p.add_argument("--workers", type=int, default=None, help="decode workers (default: engine's)")
     p.add_argument("--max-batch", type=int, default=None, help="most views per forward pass")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -92,5 +94,6 @@ def run(args: argparse.Namespace) -> int:
         greedy=args.greedy, rank_by=args.rank_by, aux_weight=args.aux_weight, member_weights=args.member_weights,
         max_exhaustive=args.max_exhaustive, per_size=args.per_size, seed=args.seed, plot=not args.no_plot,
         log=lambda s: print(s, file=sys.stderr), device=args.device, precision=args.precision,
-        progress=not args.quiet, limit=args.limit, model_options=preprocessing_from(args), **engine_kw)
+        progress=not args.quiet, limit=args.limit, compile=args.compile, model_options=preprocessing_from(args),
+        **engine_kw)
     return 0

@@ -9,7 +9,34 @@ import argparse
 
 from inception_eval.commands.model_flags import add_model_flags, add_preprocessing_flags, preprocessing_from
 
-__all__ = ["register", "run"]
+__all__ = ["register", "run", "add_compile_flags", "add_precision_flag"]
+
+
+def add_compile_flags(p: argparse.ArgumentParser) -> None:
+    """``--compile`` / ``--no-compile`` into ``args.compile``: ``on``, ``off``, default ``auto``."""
+    from inception_eval.constants import AUTO_COMPILE_MIN_EAGER_SECONDS, DEFAULT_COMPILE
+
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--compile", dest="compile", action="store_const", const="on", default=DEFAULT_COMPILE,
+                   help="always torch.compile the model (a failing compile is an error). Default (auto): on a CPU "
+                   "with a C++ compiler, time the second batch eagerly and compile the rest of the run when its "
+                   f"eager time would reach {AUTO_COMPILE_MIN_EAGER_SECONDS:g} s, the measured break-even of the "
+                   "one-time compile (about 35 paper144 photos of GoogLeNet in bf16 on one core); a notice line "
+                   "says which and why. Compiled kernels are kept in $TORCHINDUCTOR_CACHE_DIR or "
+                   "~/.cache/inception-eval/inductor, so a rerun compiles in seconds; results agree with eager "
+                   "mode to float rounding")
+    g.add_argument("--no-compile", dest="compile", action="store_const", const="off",
+                   help="never torch.compile the model")
+
+
+def add_precision_flag(p: argparse.ArgumentParser) -> None:
+    """``--precision`` (fp32, bf16, fp16, auto; default ``constants.DEFAULT_PRECISION``)."""
+    from inception_eval.constants import DEFAULT_PRECISION, PRECISION_CHOICES
+
+    p.add_argument("--precision", choices=PRECISION_CHOICES, default=DEFAULT_PRECISION,
+                   help=f"forward-pass precision (default {DEFAULT_PRECISION}, the exact reference); bf16/fp16: "
+                   "autocast; auto: bf16 where the device has native bf16 (AVX512-BF16/AMX CPUs, Ampere+ GPUs), "
+                   "else fp32")
 
 
 def register(subparsers) -> None:
@@ -44,12 +71,11 @@ def register(subparsers) -> None:
 
 def _add_run_flags(p: argparse.ArgumentParser) -> None:
     """How to score: heads, precision, device, batching, resizing, averaging, class mapping."""
-    from inception_eval.constants import DEFAULT_PRECISION, PRECISIONS
     from inception_eval.engine import DEFAULT_MAX_BATCH, DEFAULT_WORKERS
     from inception_eval.views import DEFAULT_INTERPOLATION, VIEW_INTERPOLATIONS
 
     p.add_argument("--heads", default="main", help="comma-separated heads: main, aux1, aux2 (default main)")
-    p.add_argument("--precision", choices=PRECISIONS, default=DEFAULT_PRECISION)
+    add_precision_flag(p)
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
     p.add_argument("--max-batch", type=int, default=None,
                    help=f"most views per forward pass (default {DEFAULT_MAX_BATCH['cpu']} on CPU, where small batches "
@@ -85,9 +111,7 @@ def _add_output_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-cache", action="store_true", help="keep results in memory only (no resume)")
     p.add_argument("--limit", type=int, help="score only the first N images")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--compile", action="store_true",
-                   help="torch.compile the model: a one-time compile (about 20-50 s for GoogLeNet on a CPU), "
-                   "then faster batches; agrees with eager mode to float rounding")
+    add_compile_flags(p)
     p.add_argument("--threads", type=int, help="torch intra-op threads for the model (default: torch's choice)")
 
 
