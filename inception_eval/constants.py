@@ -28,7 +28,7 @@ DEFAULT_COMPILE: str = "auto"
 #: first run on a fresh machine does not lose; counting seconds rather than views carries it over to
 #: narrower models, other input sizes and faster machines (a width-0.25 GoogLeNet is timed as such).
 #: Measured with ``python benchmarks/model_throughput.py --compile-cost --threads 1`` (paper GoogLeNet
-#: 224 px, channels_last, batch 16, 1 thread, torch 2.13, this AVX512-BF16/AMX machine, load 1.1-1.5):
+#: 224 px, channels_last, batch 16, 1 thread, torch 2.13, a 2-core AVX512-BF16 CPU without AMX, load 1.1-1.5):
 #: bf16 cold compile 34.9 s (warm 2.9 s), eager 0.0222 vs compiled 0.0146 s/view (34% saved):
 #: 102 s of eager time, 4,634 views (388 warm); fp32 cold 25.3 s (warm 2.8 s), 0.0383 vs 0.0290
 #: s/view (24% saved): 104 s, 2,752 views (306 warm). For that model: ~34 (bf16) / ~20 (fp32)

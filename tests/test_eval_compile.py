@@ -4,6 +4,9 @@ precision ``auto`` rule and the Inductor cache folder. No test here runs a real 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,6 +137,18 @@ def test_cxx_compiler_follows_inductor_config():
     with config.patch({"cpp.cxx": (None, "sh")}):
         assert inference.cxx_compiler() is not None and os.path.basename(inference.cxx_compiler()) == "sh"
     assert config.cpp.cxx[-1]  # still there for the next compile
+
+
+def test_cxx_compiler_without_loading_inductor_reads_cxx_and_the_default():
+    """In a fresh process: $CXX (then g++) decides, and Inductor's configuration is not imported."""
+    code = ("import sys, os; from inception_eval.models import inference as i; c = i.cxx_compiler(); "
+            "print(os.path.basename(c) if c else None, 'torch._inductor.config' in sys.modules)")
+    env = {**os.environ, "CXX": "sh", "PATH": os.environ["PATH"]}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["sh", "False"]
+    env = {**os.environ, "CXX": "no-such-compiler-x9", "PATH": str(Path(sys.executable).parent)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["None", "False"]  # no $CXX on the PATH and no g++ beside python
 
 
 @pytest.mark.parametrize("avx512_bf16, amx, expected", [(True, False, "bf16"), (False, True, "bf16"),

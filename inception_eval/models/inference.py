@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable
@@ -115,14 +116,16 @@ def decide_compile(mode: bool | str | None, *, device_type: str, compiler: str |
 
 
 def cxx_compiler() -> str | None:
-    """Path of the C++ compiler Inductor would use on CPU (``torch._inductor.config.cpp.cxx``,
-    which honours ``$CXX``), or None if none of its candidates is on the PATH."""
-    try:
-        from torch._inductor import config as inductor_config
+    """Path of the C++ compiler Inductor would use on CPU, or None if none is on the PATH.
 
-        names = inductor_config.cpp.cxx
-    except Exception:  # torch build without Inductor
-        return None
+    ``torch._inductor.config.cpp.cxx`` when that module is already loaded; otherwise its default
+    candidates, ``$CXX`` then ``g++`` (``clang++`` on macOS), read without importing Inductor, whose
+    configuration alone adds about 70 MB to every scoring process. A wrong guess costs nothing:
+    under ``auto`` a compile that fails falls back to eager with a notice."""
+    config = sys.modules.get("torch._inductor.config")
+    names = getattr(getattr(config, "cpp", None), "cxx", None) if config is not None else None
+    if names is None:
+        names = (os.environ.get("CXX"), "clang++" if sys.platform == "darwin" else "g++")
     for name in (names if isinstance(names, (list, tuple)) else (names,)):
         found = shutil.which(name) if name else None
         if found:
