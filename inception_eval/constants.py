@@ -22,15 +22,16 @@ COMPILE_MODES: tuple[str, ...] = ("auto", "on", "off")
 DEFAULT_COMPILE: str = "auto"
 
 #: ``auto`` compiles when the run's remaining eager model time reaches this many seconds: the
-#: remaining planned forward views x the eager seconds per view timed on the run's second batch
-#: (the first warms oneDNN up). It is the break-even of the one-time compile into an *empty*
-#: Inductor cache, compile seconds / (share of eager time that compiling saves), rounded up, so a
-#: first run on a fresh machine does not lose; counting seconds rather than views carries it over to
-#: narrower models, other input sizes and faster machines (a width-0.25 GoogLeNet is timed as such).
-#: Measured with ``python benchmarks/model_throughput.py --compile-cost --threads 1`` (paper GoogLeNet
-#: 224 px, channels_last, batch 16, 1 thread, torch 2.13, a 2-core AVX512-BF16 CPU without AMX, load 1.1-1.5):
-#: bf16 cold compile 34.9 s (warm 2.9 s), eager 0.0222 vs compiled 0.0146 s/view (34% saved):
-#: 102 s of eager time, 4,634 views (388 warm); fp32 cold 25.3 s (warm 2.8 s), 0.0383 vs 0.0290
-#: s/view (24% saved): 104 s, 2,752 views (306 warm). For that model: ~34 (bf16) / ~20 (fp32)
-#: paper144 photos. Applied on CPU only (fp16 too, unmeasured); other devices stay eager under auto.
-AUTO_COMPILE_MIN_EAGER_SECONDS: float = 105.0
+#: remaining planned forward views x the least eager seconds per view timed on the run's batches
+#: 2-5 (the first warms oneDNN up, the next may share the cores with loader workers filling up).
+#: It is the largest break-even of the one-time compile into an *empty* Inductor cache measured
+#: (compile seconds / share of eager time that compiling saves), rounded up, so that a first run on
+#: a fresh machine does not lose; counting seconds rather than views carries it over to narrower
+#: models, other input sizes and faster machines (a width-0.25 GoogLeNet is timed as such).
+#: Measured with ``python benchmarks/model_throughput.py --compile-cost --threads T --batches 16``
+#: (paper GoogLeNet 224 px, channels_last, torch 2.13, a 2-core AVX512-BF16 CPU without AMX):
+#: 1 thread: bf16 103 s (cold compile 34.9 s, 34% saved per view), fp32 105 s (25.3 s, 24%);
+#: 2 threads: bf16 97 s (36.5 s, 38%), fp32 132 s (27.2 s, 21%). For that model at batch 16:
+#: about 40-70 bf16 or 25-45 fp32 paper144 photos. Applied on CPU only (fp16 too, unmeasured);
+#: other devices stay eager under auto.
+AUTO_COMPILE_MIN_EAGER_SECONDS: float = 135.0

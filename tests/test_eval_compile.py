@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -179,7 +180,7 @@ def test_compile_cache_defaults_beside_the_score_cache_unless_set(tmp_path, monk
 # The engine: notice, settings, never compiling when told not to, fallback, cache key
 # ------------------------------------------------------------------------------------------------
 def _score(ds, notices, **kw):
-    return engine.score(tiny(), ds, ["ten"], crop_size=CROP, checkpoint_sha256="t", max_batch=8, workers=0,
+    return engine.score(tiny(), ds, ["ten"], crop_size=CROP, checkpoint_sha256="t", max_batch=2, workers=0,
                         progress=False, warn=lambda line: _keep(line, notices), **kw)
 
 
@@ -202,13 +203,13 @@ def test_no_compile_and_short_auto_runs_never_call_torch_compile(imagenet_sample
         r = _score(ds, notices, compile=mode)
         assert r.settings["compile"] is False and r.settings["compile_mode"] == "off"
         assert notices == ["scoring on cpu: fp32 (as given), compile off (--no-compile given), "
-                           "8 views per forward pass"]
-    # auto: 20 views in batches of 8 are timed on batch 2, and 4 remaining views are far too few
+                           "2 views per forward pass"]
+    # auto: 20 views in batches of 2 are timed on batches 2-5, and 10 remaining views are far too few
     notices = []
     r = _score(ds, notices)
     assert r.settings["compile"] is False and r.settings["compile_planned_views"] == 20
-    assert r.settings["compile_remaining_views"] == 4 and r.settings["compile_eager_seconds_per_view"] > 0
-    assert len(notices) == 1 and notices[0].startswith("scoring on cpu: fp32 (as given), compile off (auto: 4 views x ")
+    assert r.settings["compile_remaining_views"] == 10 and r.settings["compile_eager_seconds_per_view"] > 0
+    assert len(notices) == 1 and notices[0].startswith("scoring on cpu: fp32 (as given), compile off (auto: 10 views x ")
     # auto with batches too few to time (20 views, batches of 16): decided before the run
     notices = []
     r = engine.score(tiny(), ds, ["ten"], crop_size=CROP, checkpoint_sha256="t", max_batch=16, workers=0,
@@ -235,11 +236,11 @@ def test_auto_compiles_the_rest_of_a_long_enough_run_and_says_so(imagenet_sample
     fake = _Calls()
     r, eager, notices = _auto_run_at_zero_threshold(fake, imagenet_samples, monkeypatch)
     assert fake.calls == 1  # one compile, after the timed batch
-    assert len(notices) == 1 and notices[0].startswith("scoring on cpu: fp32 (as given), compile on (auto: 4 views x ")
-    assert notices[0].endswith(" >= 0 s, the break-even of the one-time compile), 8 views per forward pass")
+    assert len(notices) == 1 and notices[0].startswith("scoring on cpu: fp32 (as given), compile on (auto: 10 views x ")
+    assert notices[0].endswith(" >= 0 s, the break-even of the one-time compile), 2 views per forward pass")
     s = r.settings
     assert (s["compile"], s["compile_mode"], s["compile_planned_views"], s["compile_remaining_views"]) == (
-        True, "auto", 20, 4)
+        True, "auto", 20, 10)
     assert s["compile_cache"] == str(tmp_path / "xdg" / "inception-eval" / "inductor")
     assert s["compile_seconds"] is not None and s["compile_seconds"] >= 0
     # the stand-in compile is the eager model, so the last batch (4 views, its own static size) is the same math
@@ -308,6 +309,25 @@ def test_cli_compile_flags_parse_to_the_tri_state(command, required, capsys):
     assert "not allowed with argument" in capsys.readouterr().err
 
 
+def test_auto_times_the_fastest_of_batches_2_to_5(imagenet_samples, monkeypatch):
+    """A slow second batch (the loader filling its queue on the same cores) must not decide alone."""
+    _compiler_present(monkeypatch)
+    model, calls = tiny(), []
+    forward = model.forward
+
+    def slow_second(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            time.sleep(0.4)  # 0.2 s per view in a batch of 2
+        return forward(*args, **kwargs)
+
+    model.forward = slow_second
+    r = engine.score(model, two_photos(imagenet_samples), ["ten"], crop_size=CROP, checkpoint_sha256="t",
+                     max_batch=2, workers=0, progress=False)
+    assert len(calls) == 10 and r.settings["compile_mode"] == "auto"
+    assert 0 < r.settings["compile_eager_seconds_per_view"] < 0.05
+
+
 def test_auto_counts_the_views_of_the_photos_read_not_the_landscape_estimate(imagenet_samples, monkeypatch):
     _compiler_present(monkeypatch)
     square = str(imagenet_samples / "n04254680_soccer_ball.JPEG")  # the paper's 3 squares coincide
@@ -316,8 +336,8 @@ def test_auto_counts_the_views_of_the_photos_read_not_the_landscape_estimate(ima
     r = engine.score(tiny(), ds, ["paper144"], crop_size=CROP, checkpoint_sha256="t", max_batch=16, workers=0,
                      progress=False, warn=lambda line: _keep(line, notices))
     assert r.forward_views < 3 * 144 and r.settings["compile_planned_views"] == 3 * 144
-    assert r.settings["compile_remaining_views"] == r.forward_views - 2 * 16  # exact: identical photos
-    assert r.settings["compile"] is False and f"auto: {r.forward_views - 32:,} views x " in notices[0]
+    assert r.settings["compile_remaining_views"] == r.forward_views - 5 * 16  # exact: identical photos
+    assert r.settings["compile"] is False and f"auto: {r.forward_views - 80:,} views x " in notices[0]
 
 
 @pytest.mark.parametrize("bf16_gpu, expected", [(True, "bf16"), (False, "fp32")])
