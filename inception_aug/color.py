@@ -115,10 +115,6 @@ __all__ = [
 ]
 
 
-_EIGVEC = np.asarray(LIGHTING_EIGVEC, dtype=np.float64)
-_EIGVAL = np.asarray(LIGHTING_EIGVAL, dtype=np.float64)
-
-
 def _check_image(img: np.ndarray) -> np.ndarray:
     if not isinstance(img, np.ndarray):
         raise TypeError(f"apply_photometric expects a numpy array, got {type(img).__name__}")
@@ -156,19 +152,24 @@ def apply_photometric_deferred(img: np.ndarray, params: Optional[PhotometricPara
         raise TypeError(f"apply_photometric expects PhotometricParams or None, got {type(params).__name__}")
     img = _check_image(img)
     if params.fused:
-        if dst is not None and not (dst.flags.c_contiguous and dst.shape == img.shape and dst.dtype == np.uint8):
-            dst = None
-        return apply_color_matrix_u8(img, color_matrix(params, cv2.mean(img)), dst), ()
+        return apply_color_matrix_u8(img, color_matrix(params, cv2.mean(img)), _usable_dst(img, dst)), ()
     if params.preset == "tf-slim":
         return apply_tf_slim(img, params), ()
     return _apply_each(img, params, dst)
 
 
-def _own_buffer(img: np.ndarray, dst: Optional[np.ndarray]) -> np.ndarray:
-    """``dst`` when it can hold the result of a per-pixel map of ``img``, else a new array."""
+def _usable_dst(img: np.ndarray, dst: Optional[np.ndarray]) -> Optional[np.ndarray]:
+    """``dst`` when it can hold the result of a per-pixel map of ``img`` (C-contiguous uint8 of its
+    shape), else None."""
     if dst is not None and dst.flags.c_contiguous and dst.shape == img.shape and dst.dtype == np.uint8:
         return dst
-    return np.empty_like(img)
+    return None
+
+
+def _own_buffer(img: np.ndarray, dst: Optional[np.ndarray]) -> np.ndarray:
+    """``dst`` when usable (:func:`_usable_dst`), else a new array."""
+    usable = _usable_dst(img, dst)
+    return np.empty_like(img) if usable is None else usable
 
 
 def _apply_each(img: np.ndarray, params: PhotometricParams,
@@ -201,6 +202,6 @@ def _apply_each(img: np.ndarray, params: PhotometricParams,
         else:
             src = adjust_hue_u8(src, f, out)
     if params.lighting is not None:
-        off = 255.0 * (_EIGVEC @ (np.asarray(params.lighting, dtype=np.float64) * _EIGVAL))  # = lighting_offset
+        off = 255.0 * lighting_offset(params.lighting)  # as adjust_lighting_u8
         queue.append(((1.0, 1.0, 1.0), (float(off[0]), float(off[1]), float(off[2]))))
     return src, tuple(queue)

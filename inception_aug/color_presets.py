@@ -145,11 +145,13 @@ class PhotometricParams:
         return lighting_offset(self.lighting)
 
 
+_EIGVEC = np.asarray(LIGHTING_EIGVEC, dtype=np.float64)
+_EIGVAL = np.asarray(LIGHTING_EIGVAL, dtype=np.float64)
+
+
 def lighting_offset(alphas: Sequence[float]) -> np.ndarray:
     """RGB offset (3,) on the [0, 1] scale: ``eigvec @ (alpha * eigval)`` (fb.resnet.torch ``Lighting``)."""
-    vec = np.asarray(LIGHTING_EIGVEC, dtype=np.float64)
-    val = np.asarray(LIGHTING_EIGVAL, dtype=np.float64)
-    return vec @ (np.asarray(alphas, dtype=np.float64) * val)
+    return _EIGVEC @ (np.asarray(alphas, dtype=np.float64) * _EIGVAL)
 
 
 def check_clamp(clamp: str, *, hue: bool) -> str:

@@ -430,8 +430,8 @@ class _ModelPlan:
         self.seen_images = self.seen_views = 0
         self.fastest: float | None = None  # least eager seconds per view over the timed batches
         s = job.settings
-        dev_type = torch.device(job.device).type
-        self.compiler = cxx_compiler() if dev_type == "cpu" and s.compile == "auto" else None
+        self.device_type = torch.device(job.device).type
+        self.compiler = cxx_compiler() if self.device_type == "cpu" and s.compile == "auto" else None
         self.decision: CompileDecision | None = None
         self.infer = self._prepare(False)
         self.probing = (s.compile == "auto" and self.compiler is not None
@@ -450,9 +450,8 @@ class _ModelPlan:
 
     def _decide(self, remaining: int, seconds_per_view: float | None, bar: Any) -> None:
         s = self.job.settings
-        self.decision = decide_compile(s.compile, device_type=torch.device(self.job.device).type,
-                                       compiler=self.compiler, remaining_views=remaining,
-                                       eager_seconds_per_view=seconds_per_view)
+        self.decision = decide_compile(s.compile, device_type=self.device_type, compiler=self.compiler,
+                                       remaining_views=remaining, eager_seconds_per_view=seconds_per_view)
         if self.decision.compile:
             use_compile_cache()
             self.infer = self._prepare(True)
@@ -488,7 +487,7 @@ class _ModelPlan:
     def record(self) -> dict:
         """The decision's ``as_dict`` plus the first compiled call's seconds, the cache, a fallback."""
         if self.decision is None:  # the run ended before the timed batch (unreadable images)
-            self.decision = decide_compile(self.job.settings.compile, device_type=torch.device(self.job.device).type,
+            self.decision = decide_compile(self.job.settings.compile, device_type=self.device_type,
                                            compiler=self.compiler, remaining_views=0, eager_seconds_per_view=None)
         out = self.decision.as_dict()
         out["compile_planned_views"] = self.planned

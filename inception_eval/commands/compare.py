@@ -5,8 +5,9 @@ import argparse
 import sys
 
 from inception_eval.commands import add_command
-from inception_eval.commands.model_flags import add_model_flags, add_preprocessing_flags, preprocessing_from
-from inception_eval.commands.score import add_compile_flags, add_precision_flag
+from inception_eval.commands.model_flags import (
+    add_compile_flags, add_model_flags, add_precision_flag, add_preprocessing_flags, preprocessing_from,
+)
 from inception_eval.constants import AUX_WEIGHT
 from inception_eval.views import DEFAULT_INTERPOLATION, VIEW_INTERPOLATIONS
 

@@ -7,36 +7,11 @@ from __future__ import annotations
 
 import argparse
 
-from inception_eval.commands.model_flags import add_model_flags, add_preprocessing_flags, preprocessing_from
+from inception_eval.commands.model_flags import (
+    add_compile_flags, add_model_flags, add_precision_flag, add_preprocessing_flags, preprocessing_from,
+)
 
-__all__ = ["register", "run", "add_compile_flags", "add_precision_flag"]
-
-
-def add_compile_flags(p: argparse.ArgumentParser) -> None:
-    """``--compile`` / ``--no-compile`` into ``args.compile``: ``on``, ``off``, default ``auto``."""
-    from inception_eval.constants import AUTO_COMPILE_MIN_EAGER_SECONDS, DEFAULT_COMPILE
-
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--compile", dest="compile", action="store_const", const="on", default=DEFAULT_COMPILE,
-                   help="always torch.compile the model (a failing compile is an error). Default (auto): on a CPU "
-                   "with a C++ compiler, time the second batch eagerly and compile the rest of the run when its "
-                   f"eager time would reach {AUTO_COMPILE_MIN_EAGER_SECONDS:g} s, the measured break-even of the "
-                   "one-time compile (about 35 paper144 photos of GoogLeNet in bf16 on one core); a notice line "
-                   "says which and why. Compiled kernels are kept in $TORCHINDUCTOR_CACHE_DIR or "
-                   "~/.cache/inception-eval/inductor, so a rerun compiles in seconds; results agree with eager "
-                   "mode to float rounding")
-    g.add_argument("--no-compile", dest="compile", action="store_const", const="off",
-                   help="never torch.compile the model")
-
-
-def add_precision_flag(p: argparse.ArgumentParser) -> None:
-    """``--precision`` (fp32, bf16, fp16, auto; default ``constants.DEFAULT_PRECISION``)."""
-    from inception_eval.constants import DEFAULT_PRECISION, PRECISION_CHOICES
-
-    p.add_argument("--precision", choices=PRECISION_CHOICES, default=DEFAULT_PRECISION,
-                   help=f"forward-pass precision (default {DEFAULT_PRECISION}, the exact reference); bf16/fp16: "
-                   "autocast; auto: bf16 where the device has native bf16 (AVX512-BF16/AMX CPUs, Ampere+ GPUs), "
-                   "else fp32")
+__all__ = ["register", "run"]
 
 
 def register(subparsers) -> None:

@@ -323,8 +323,9 @@ def prepare_for_inference(model: nn.Module, *, device: str | torch.device = "cpu
         channels_last: store weights and inputs NHWC, usually faster for convolutions on CPU
             (oneDNN) and on tensor-core GPUs.
         compile: run the model through ``torch.compile`` (Inductor; on CPU it needs a C++
-            compiler). A one-time compile (about 20 s fp32, 50 s bf16 for GoogLeNet at 224 on 2
-            CPU cores) buys faster steady-state batches (``benchmarks/eval_throughput.py --compile``);
+            compiler). A one-time compile (about 25-27 s fp32, 35-37 s bf16 for GoogLeNet at 224 into
+            an empty cache on this 2-core CPU, ``benchmarks/model_throughput.py --compile-cost``)
+            buys faster steady-state batches;
             results agree with eager mode to float rounding, not bit for bit. Batches smaller than the
             first one are zero-padded to its size so that the graph compiles once. Whether a run
             should compile is :func:`decide_compile`'s business; call :func:`use_compile_cache`
