@@ -46,7 +46,7 @@ sys.path.insert(0, str(REPO))
 import simplejpeg  # noqa: E402
 
 from inception_aug.constants import IMAGENET_MEAN, IMAGENET_STD  # noqa: E402
-from inception_aug.decode import decode_image  # noqa: E402
+from inception_aug.decode import decode_image, region_decode_status  # noqa: E402
 from inception_aug.transforms import InceptionTrainTransform  # noqa: E402
 
 DATA = (REPO / ".." / "shared" / "data" / "imagenet-samples").resolve()
@@ -81,6 +81,10 @@ def pipelines(seed: int = 0) -> dict[str, Callable[[bytes], object]]:
     p["ours: paper (howard, clamp=final)"] = lambda b: final(b, rng)
     u8 = InceptionTrainTransform.from_preset("paper", output="tensor_uint8")
     p["ours: paper (howard), tensor_uint8"] = lambda b: u8(b, rng)
+    whole = InceptionTrainTransform.from_preset("paper", region_decode=False)
+    p["ours: paper (howard), whole-file decode"] = lambda b: whole(b, rng)
+    whole_u8 = InceptionTrainTransform.from_preset("paper", output="tensor_uint8", region_decode=False)
+    p["ours: paper (howard), tensor_uint8, whole-file decode"] = lambda b: whole_u8(b, rng)
     fast = InceptionTrainTransform.from_preset("paper", fast_dct=True)
     p["ours: paper (howard), fast_dct"] = lambda b: fast(b, rng)
     cj = InceptionTrainTransform.from_preset("paper", photometric="colorjitter")
@@ -162,8 +166,10 @@ def breakdown(images: list[bytes], repeats: int, seed: int = 0) -> dict[str, flo
     """Where the time of the ``paper`` pipeline goes: every stage timed on the SAME draws (one
     ``AugParams`` per image, sampled once), CPU ms per image, median over repeats. The stages run in
     pipeline order per image, so cache effects after the decode are included. ``crop+resize`` is
-    ``crop.resize_decoded`` on the pixels just decoded (the pixel half of ``crop_resize``);
-    ``resize <method>`` is the mean per sample of that method. The two output rows are the
+    the resize of the pixels just decoded: the crop alone (``decode.decode_region``, the pipeline's
+    path when the decode is not reduced) or ``crop.resize_decoded`` of a whole (reduced) decode;
+    ``decode`` is the pipeline's: the crop's region (``decode.decode_region``) unless the decode is
+    reduced; ``resize <method>`` is the mean per sample of that method. The two output rows are the
     alternatives: ``tensor`` (normalised float) or ``tensor_uint8`` (normalised later on the batch),
     each with the colour chain's trailing per-channel ops folded in (``apply_photometric_deferred``);
     rows marked (reference) are not on the pipeline's path (the same draws applied another way).
@@ -172,6 +178,8 @@ def breakdown(images: list[bytes], repeats: int, seed: int = 0) -> dict[str, flo
     from inception_aug import color
     from inception_aug.convert import input_size, load_input, to_output
     from inception_aug.crop import choose_reduce, resize_decoded
+    from inception_aug.decode import decode_region
+    from inception_aug.resize import resize
 
     t = InceptionTrainTransform.from_preset("paper")
     rng = np.random.default_rng(seed)
@@ -190,9 +198,15 @@ def breakdown(images: list[bytes], repeats: int, seed: int = 0) -> dict[str, flo
             t.sample(*input_size(src), rng)  # a throw-away draw (the timed params were sampled above)
             t1 = clock()
             r = choose_reduce(p.crop, t.out_wh) if src.header.jpeg else 1
-            pixels = decode_image(src.name, reduce=r, data=src.data, header=src.header)
+            box = (p.crop.x, p.crop.y, p.crop.w, p.crop.h)
+            region = decode_region(src.data, src.header, box, src.name) if r == 1 else None
+            pixels = region if region is not None else decode_image(src.name, reduce=r, data=src.data,
+                                                                    header=src.header)
             t2 = clock()
-            out = resize_decoded(src, pixels, r, p.crop, t.out_wh, p.interpolation)
+            if region is not None:
+                out = resize(region, t.out_wh, p.interpolation)
+            else:
+                out = resize_decoded(src, pixels, r, p.crop, t.out_wh, p.interpolation)
             t3 = clock()
             out2 = out.copy()
             t4 = clock()
@@ -214,6 +228,8 @@ def breakdown(images: list[bytes], repeats: int, seed: int = 0) -> dict[str, flo
             t11 = clock()
             torch.from_numpy(np.ascontiguousarray(out.transpose(2, 0, 1)))
             t12 = clock()
+            decode_image(src.name, reduce=r, data=src.data, header=src.header)
+            t13 = clock()
             for k, v in (("header (read_header)", ta - t0), ("sample draws (crop, interpolation, flip, colour)", t1 - ta),
                          ("decode", t2 - t1), ("crop+resize", t3 - t2),
                          ("flip", t5 - t4), ("(reference) colour, clamp=each, all ops on the pixels", t6 - t5),
@@ -222,7 +238,8 @@ def breakdown(images: list[bytes], repeats: int, seed: int = 0) -> dict[str, flo
                          ("output tensor (channel table folded into normalise, HWC -> float CHW)", t9 - t8),
                          ("output tensor_uint8 (channel table folded into the CHW split)", t10 - t9),
                          ("(reference) normalise only, no table (runs second: warm caches)", t11 - t10),
-                         ("(reference) tensor_uint8 by numpy transpose copy (warm)", t12 - t11)):
+                         ("(reference) tensor_uint8 by numpy transpose copy (warm)", t12 - t11),
+                         ("(reference) whole-file decode (region_decode=False)", t13 - t12)):
                 acc[k] = acc.get(k, 0.0) + v
             per_method.setdefault(p.interpolation, []).append(t3 - t2)
         for k, v in acc.items():
@@ -456,7 +473,8 @@ def main(argv: list[str] | None = None) -> dict:
         "setup": {"threads": 1, "repeats": repeats, "images": {k: len(v) for k, v in sets.items()},
                   "python": platform.python_version(), "numpy": np.__version__, "opencv": cv2.__version__,
                   "torch": torch.__version__, "simplejpeg": simplejpeg.__version__,
-                  "machine": platform.machine(), "quick": args.quick, "clock": args.clock},
+                  "machine": platform.machine(), "quick": args.quick, "clock": args.clock,
+                  "region_decode": region_decode_status()},
         "sets": {},
     }
     for set_name, images in sets.items():
@@ -482,6 +500,7 @@ def main(argv: list[str] | None = None) -> dict:
         ratios["paper_uint8_vs_fastest_decode"] = ours_u8 / dec[fastest]
         ratios["paper_fast_dct_vs_simplejpeg_fastdct"] = (res["ours: paper (howard), fast_dct"]["images_per_s"]
                                                           / res["decode only: simplejpeg fastdct+fastupsample"]["images_per_s"])
+        ratios["paper_region_vs_whole_file_decode"] = ours / res["ours: paper (howard), whole-file decode"]["images_per_s"]
         ratios["paper_no_colour_vs_fastest_decode"] = res["ours: paper crop, no colour"]["images_per_s"] / dec[fastest]
         result["sets"][set_name] = {"pipelines": res, "ratios": ratios,
                                     "breakdown_ms": breakdown(images, repeats)}

@@ -1,5 +1,5 @@
 """The pixel step of the crop geometry: a :class:`~inception_aug.params.CropBox` of a loaded input,
-resized to the output size, with reduced-size JPEG decoding.
+resized to the output size, with reduced-size and region JPEG decoding.
 
 Reduced-size decoding: when the input is an encoded JPEG and the crop is at least ``r`` times the
 output size in both directions (r = 8, 4 or 2, the largest that fits), the JPEG is decoded by
@@ -10,22 +10,27 @@ shift by the partial last block). The fractional box is then resampled by
 scaled IDCT low-pass filters (like an area filter) where cv2's bilinear/bicubic/nearest do not: the
 result is less aliased. Measured bound on the shared ImageNet photos: see
 tests/test_aug_transforms.py (mean absolute difference per pixel).
+
+Region decoding (``region_decode``, the default): only the rectangle the resize reads is decoded
+(``decode.decode_region``), at full or reduced scale; the pixels are those of the whole decode.
 """
 from __future__ import annotations
 
-from typing import Union
+import math
+from typing import Optional, Union
 
 import numpy as np
 
 from inception_aug.convert import Encoded
-from inception_aug.decode import ImageDecodeError, decode_image
+from inception_aug.decode import FLIPPED_X, FLIPPED_Y, ImageDecodeError, decode_image, decode_region
 from inception_aug.params import CropBox
-from inception_aug.resize import resized_crop, resized_crop_subpixel
+from inception_aug.resize import resize, resized_crop, resized_crop_subpixel
 
-__all__ = ["choose_reduce", "reduced_box", "crop_resize", "resize_decoded"]
+__all__ = ["REGION_TAPS", "choose_reduce", "reduced_box", "crop_resize", "resize_decoded"]
 
-_FLIPPED_X = (2, 3, 6, 7)  # EXIF orientations whose displayed x axis runs backwards in storage
-_FLIPPED_Y = (3, 4, 7, 8)
+#: Pixels of the reduced grid decoded beyond a fractional crop box on each side: bicubic reads 2
+#: past the sample point, plus slack for OpenCV's fixed-point coordinates.
+REGION_TAPS = 4
 
 
 def choose_reduce(box: CropBox, out_wh: tuple[int, int]) -> int:
@@ -47,8 +52,8 @@ def reduced_box(box: CropBox, full_wh: tuple[int, int], reduced_wh: tuple[int, i
     on an axis that the orientation mirrors the partial last block comes first, shifting the box by
     ``full - n*r``. Any other reduced size (not seen with libjpeg-turbo) maps proportionally."""
     out = []
-    for pos, length, n, full, flipped in ((box.x, box.w, reduced_wh[0], full_wh[0], orientation in _FLIPPED_X),
-                                          (box.y, box.h, reduced_wh[1], full_wh[1], orientation in _FLIPPED_Y)):
+    for pos, length, n, full, flipped in ((box.x, box.w, reduced_wh[0], full_wh[0], orientation in FLIPPED_X),
+                                          (box.y, box.h, reduced_wh[1], full_wh[1], orientation in FLIPPED_Y)):
         if n == -(-full // r):
             off = (full - n * r) if flipped else 0
             out.append(((pos - off) / r, length / r))
@@ -59,18 +64,50 @@ def reduced_box(box: CropBox, full_wh: tuple[int, int], reduced_wh: tuple[int, i
 
 
 def crop_resize(img: Union[Encoded, np.ndarray], box: CropBox, out_wh: tuple[int, int],
-                interpolation: str, *, reduced_decode: bool = True, fast_dct: bool = False) -> np.ndarray:
+                interpolation: str, *, reduced_decode: bool = True, fast_dct: bool = False,
+                region_decode: bool = True) -> np.ndarray:
     """The crop ``box`` (full-size oriented pixels) of a loaded input (``convert.load_input``),
     resized to ``out_wh`` = (width, height); (out_h, out_w, 3) uint8. Encoded JPEGs are decoded at
-    1/r when the crop allows (see module doc) and ``reduced_decode`` is on."""
+    1/r when the crop allows (see module doc) and ``reduced_decode`` is on; otherwise, with
+    ``region_decode`` on, only the crop's rows and columns are decoded (``decode.decode_region``:
+    same pixels as a whole-file decode)."""
     if isinstance(img, np.ndarray):
         return resized_crop(img, box, out_wh, interpolation)
     W, H = img.size
     if not box.inside(W, H):
         raise ValueError(f"crop box {box} is not inside the {W}x{H} image {img.name}")
     r = choose_reduce(box, out_wh) if (reduced_decode and img.header.jpeg) else 1
+    if region_decode and not fast_dct:
+        out = _from_region(img, box, r, out_wh, interpolation)
+        if out is not None:
+            return out
     pixels = decode_image(img.name, reduce=r, data=img.data, header=img.header, fast_dct=fast_dct)
     return resize_decoded(img, pixels, r, box, out_wh, interpolation)
+
+
+def _from_region(img: Encoded, box: CropBox, r: int, out_wh: tuple[int, int], interpolation: str) -> Optional[np.ndarray]:
+    """:func:`crop_resize` from the decoded region the crop needs (``decode.decode_region``), or
+    None where that path does not apply. At 1/r the region is the fractional box plus
+    :data:`REGION_TAPS` pixels (clipped to the image), and ``resized_crop_subpixel`` works in the
+    whole grid's coordinates: the same output as from the whole reduced decode. Not for ``bicubic`` at 1/r: OpenCV hands that warp to IPP, whose
+    coordinate rounding moves with the origin (1 level on ~1 value in 10^4)."""
+    if r > 1 and interpolation == "bicubic":
+        return None
+    if r == 1:
+        region = decode_region(img.data, img.header, (box.x, box.y, box.w, box.h), img.name)
+        return None if region is None else resize(region, out_wh, interpolation)
+    W, H = img.size
+    pw, ph = -(-W // r), -(-H // r)
+    fbox = reduced_box(box, (W, H), (pw, ph), r, img.header.orientation)
+    fx, fy, fw, fh = fbox
+    x0 = max(math.floor(fx) - REGION_TAPS, 0)
+    y0 = max(math.floor(fy) - REGION_TAPS, 0)
+    x1 = min(math.ceil(fx + fw) + REGION_TAPS, pw)
+    y1 = min(math.ceil(fy + fh) + REGION_TAPS, ph)
+    region = decode_region(img.data, img.header, (x0, y0, x1 - x0, y1 - y0), img.name, reduce=r)
+    if region is None:
+        return None
+    return resized_crop_subpixel(region, fbox, out_wh, interpolation, origin=(x0, y0))
 
 
 def resize_decoded(img: Encoded, pixels: np.ndarray, r: int, box: CropBox, out_wh: tuple[int, int],

@@ -5,6 +5,12 @@ Fast path: baseline/progressive JPEGs with 1 or 3 components are decoded by simp
 ceil(H / reduce), the same pixels PIL's ``draft`` gives). Everything else (PNG, GIF, BMP, WebP,
 TIFF, CMYK/YCCK JPEGs, 12-bit JPEGs, anything simplejpeg refuses) goes through PIL.
 
+Region path (:func:`decode_region`, used by the training crop): only the rows and columns of one
+rectangle are transformed, by the optional C extension ``inception_aug._jpeg_region`` over the
+system libjpeg-turbo; the pixels equal the same rectangle of the fast path's full decode (checked
+once per process against simplejpeg, and by the tests). :func:`region_decode_status` says whether
+it is active.
+
 EXIF orientation is read by a small parser of the JPEG APP1 segment (no PIL object on the fast
 path) and applied with numpy index operations, matching ``PIL.ImageOps.exif_transpose``.
 """
@@ -25,7 +31,13 @@ try:  # simplejpeg is a declared dependency; PIL alone still gives correct (slow
 except ImportError:  # pragma: no cover - exercised only on installs without the wheel
     _sj = None
 
+try:  # optional C extension: built at install time where the libjpeg-turbo headers exist
+    from inception_aug import _jpeg_region as _jr
+except ImportError:
+    _jr = None
+
 __all__ = [
+    "decode_region", "region_decode_status", "stored_box", "FLIPPED_X", "FLIPPED_Y", "TRANSPOSED",
     "REDUCE_FACTORS", "ImageDecodeError", "ImageHeader", "Source", "source_name", "read_bytes", "read_header",
     "image_size", "apply_orientation", "pil_to_rgb_array", "decode_image", "MAX_DECODED_PIXELS", "check_image_size",
 ]
@@ -74,7 +86,7 @@ class ImageHeader:
     @property
     def size(self) -> tuple[int, int]:
         """(width, height) after EXIF orientation, in pixels."""
-        return (self.height, self.width) if self.orientation in (5, 6, 7, 8) else (self.width, self.height)
+        return (self.height, self.width) if self.orientation in TRANSPOSED else (self.width, self.height)
 
 
 def source_name(src: object) -> str:
@@ -153,20 +165,18 @@ def _jpeg_header(data: bytes) -> Optional[ImageHeader]:
             continue
         if marker in (0xD9, 0xDA):  # EOI or start of scan: header is over
             break
-        seglen = int.from_bytes(data[i + 2 : i + 4], "big")
+        seglen = (data[i + 2] << 8) | data[i + 3]
         if seglen < 2:
             return None
-        seg = data[i + 4 : i + 2 + seglen]
-        if marker == 0xE1 and not exif_seen and seg[:6] == b"Exif\x00\x00":
+        end = min(i + 2 + seglen, n)  # slice only the segments read (an EXIF block can be 64 kB)
+        if marker == 0xE1 and not exif_seen and data.startswith(b"Exif\x00\x00", i + 4):
             exif_seen = True
-            orientation = _exif_orientation(seg[6:])
-        elif marker == 0xEE and seg[:5] == b"Adobe" and len(seg) >= 12:
-            adobe_transform = seg[11]
-        elif marker in _SOF_MARKERS and len(seg) >= 6:
-            precision = seg[0]
-            h = int.from_bytes(seg[1:3], "big")
-            w = int.from_bytes(seg[3:5], "big")
-            sof = (marker, precision, h, w, seg[5])
+            orientation = _exif_orientation(data[i + 10 : end])
+        elif marker == 0xEE and data.startswith(b"Adobe", i + 4) and end - i - 4 >= 12:
+            adobe_transform = data[i + 15]
+        elif marker in _SOF_MARKERS and end - i - 4 >= 6:
+            seg = data[i + 4 : i + 10]
+            sof = (marker, seg[0], (seg[1] << 8) | seg[2], (seg[3] << 8) | seg[4], seg[5])
         i += 2 + seglen
     if sof is None:
         return None
@@ -214,6 +224,13 @@ def image_size(src: Source) -> tuple[int, int]:
 
 # ---------------------------------------------------------------------------------------------
 # Pixel paths.
+
+
+#: EXIF orientations that swap the axes, and those whose displayed x (y) axis runs backwards in
+#: storage (after the swap).
+TRANSPOSED: tuple[int, ...] = (5, 6, 7, 8)
+FLIPPED_X: tuple[int, ...] = (2, 3, 6, 7)
+FLIPPED_Y: tuple[int, ...] = (3, 4, 7, 8)
 
 
 def apply_orientation(img: np.ndarray, orientation: int) -> np.ndarray:
@@ -363,3 +380,85 @@ def decode_image(
                 img = np.ascontiguousarray(apply_orientation(img, hdr.orientation))
             return img
     return _decode_pil(data, name, reduce, orient)
+
+
+# ---------------------------------------------------------------------------------------------
+# Region path.
+
+_region_problem: list[Optional[str]] = []  # the self-check's verdict, once per process
+
+
+def stored_box(box: tuple[int, int, int, int], size: tuple[int, int], orientation: int) -> tuple[int, int, int, int]:
+    """The oriented rectangle ``box`` = (x, y, w, h) of an image whose oriented size is ``size``
+    = (W, H), as the (x, y, w, h) rectangle of the stored pixels that EXIF ``orientation`` maps
+    onto it (``apply_orientation`` of that stored rectangle is the oriented crop)."""
+    x, y, w, h = box
+    W, H = size
+    if orientation in FLIPPED_X:
+        x = W - x - w
+    if orientation in FLIPPED_Y:
+        y = H - y - h
+    return (y, x, h, w) if orientation in TRANSPOSED else (x, y, w, h)
+
+
+def _region_self_check() -> Optional[str]:
+    """None when the extension reproduces simplejpeg's full and half-size decodes of a 4:2:0 test
+    image, else why not."""
+    if _jr is None:
+        return "the C extension inception_aug._jpeg_region is not built (libjpeg-turbo headers missing at install)"
+    if _sj is None:
+        return "simplejpeg is not installed"
+    yy, xx = np.mgrid[0:75, 0:90]
+    pattern = np.stack([(xx * 7 + yy * 3) % 256, (xx * yy) % 251, (xx * 13 ^ yy * 5) % 256], axis=2)
+    data = _sj.encode_jpeg(np.ascontiguousarray(pattern.astype(np.uint8)), quality=90, colorsubsampling="420")
+    full = _sj.decode_jpeg(data, colorspace="RGB")
+    half = _sj.decode_jpeg(data, colorspace="RGB", min_width=45, min_height=38)
+    for ref, r, (x, y, w, h) in ((full, 1, (0, 0, 90, 75)), (full, 1, (17, 9, 41, 33)), (full, 1, (33, 40, 57, 35)),
+                                 (full, 1, (1, 1, 5, 7)), (half, 2, (0, 0, 45, 38)), (half, 2, (7, 5, 21, 30))):
+        out = np.empty((h, w, 3), np.uint8)
+        try:
+            _jr.decode_region(data, out, x, y, w, h, r)
+        except ValueError as e:
+            return f"the C extension failed its self-check ({e})"
+        if not np.array_equal(out, ref[y : y + h, x : x + w]):
+            return "the C extension's pixels differ from simplejpeg's (another libjpeg build?)"
+    return None
+
+
+def region_decode_status() -> str:
+    """``"active"``, or the reason the region path is off (then whole JPEGs are decoded: same
+    pixels, slower). The self-check runs once per process."""
+    if not _region_problem:
+        _region_problem.append(_region_self_check())
+    return _region_problem[0] or "active"
+
+
+def decode_region(data: bytes, header: ImageHeader, box: tuple[int, int, int, int],
+                  name: str = "<bytes>", reduce: int = 1) -> Optional[np.ndarray]:
+    """The rectangle ``box`` = (x, y, w, h) (pixels of the oriented image decoded at 1/``reduce``,
+    whose size is ceil(W / reduce) x ceil(H / reduce); inside it) of the JPEG ``data`` with parsed
+    ``header``, as (h, w, 3) uint8 RGB, decoding only what the rectangle needs: the same pixels as
+    that rectangle of ``decode_image(data, reduce=reduce)``.
+
+    Returns None when the region path does not apply: not a fast-path JPEG, no end-of-image
+    marker in the last 64 bytes (a truncated file must get the whole-file verdict), the extension
+    absent or failing its self-check, or libjpeg reporting any error or warning inside the
+    decoded rows. The caller then decodes the whole file (:func:`decode_image`), whose verdict is
+    final. A file damaged only below the rectangle decodes here: the rectangle's pixels are those
+    of a full decode. Raises :class:`ImageDecodeError` above :data:`MAX_DECODED_PIXELS`."""
+    if not header.fast or data.find(b"\xff\xd9", max(0, len(data) - 64)) < 0:
+        return None
+    if region_decode_status() != "active":
+        return None
+    check_image_size(header.width, header.height, name)
+    if reduce not in REDUCE_FACTORS:
+        raise ValueError(f"reduce must be one of {REDUCE_FACTORS}, got {reduce!r}")
+    o = header.orientation
+    W, H = header.size
+    x, y, w, h = stored_box(box, (-(-W // reduce), -(-H // reduce)), o)
+    out = np.empty((h, w, 3), np.uint8)
+    try:
+        _jr.decode_region(data, out, x, y, w, h, reduce)
+    except ValueError:
+        return None
+    return np.ascontiguousarray(apply_orientation(out, o)) if o != 1 else out

@@ -51,9 +51,12 @@ def resized_crop(img: np.ndarray, box: CropBox, size_wh: tuple[int, int],
 
 
 def resized_crop_subpixel(img: np.ndarray, fbox: tuple[float, float, float, float], size_wh: tuple[int, int],
-                          interpolation: str = "bilinear") -> np.ndarray:
-    """Resample the float ``fbox`` = (x, y, w, h) (pixel-edge coordinates of ``img``) to ``size_wh``
-    = (width, height).
+                          interpolation: str = "bilinear", origin: tuple[int, int] = (0, 0)) -> np.ndarray:
+    """Resample the float ``fbox`` = (x, y, w, h) (pixel-edge coordinates of a pixel grid) to
+    ``size_wh`` = (width, height). ``img`` holds that grid's pixels from integer ``origin`` = (x0,
+    y0) on: all arithmetic runs in grid coordinates and the origin is subtracted exactly at the
+    end, so a part of the grid with the pixels every kernel tap reads (plus the grid's own border,
+    where it touches it) gives the same output as the whole grid.
 
     Used after a DCT-reduced decode, where the crop maps to fractional pixels. ``bilinear`` and
     ``bicubic``: one ``cv2.warpAffine`` with the same pixel-centre convention as ``cv2.resize``
@@ -70,6 +73,7 @@ def resized_crop_subpixel(img: np.ndarray, fbox: tuple[float, float, float, floa
     bx, by, bw, bh = fbox
     ow, oh = size_wh
     H, W = img.shape[:2]
+    ox, oy = origin
     if interpolation == "area" and bw < 2 * ow and bh < 2 * oh:
         # Remaining shrink below 2x (the usual case after a DCT-reduced decode, which already
         # box-filtered by r): bilinear with the exact fractional box is closer to a full-size
@@ -77,21 +81,21 @@ def resized_crop_subpixel(img: np.ndarray, fbox: tuple[float, float, float, floa
         # mean |diff| 2.1 vs 4.1 levels at r = 2).
         interpolation = "bilinear"
     if interpolation == "area":
-        x0 = min(max(int(round(bx)), 0), W - 1)
-        y0 = min(max(int(round(by)), 0), H - 1)
-        x1 = min(max(int(round(bx + bw)), x0 + 1), W)
-        y1 = min(max(int(round(by + bh)), y0 + 1), H)
-        return resized_crop(img, CropBox(x0, y0, x1 - x0, y1 - y0), size_wh, "area")
+        x0 = min(max(int(round(bx)), ox), ox + W - 1)
+        y0 = min(max(int(round(by)), oy), oy + H - 1)
+        x1 = min(max(int(round(bx + bw)), x0 + 1), ox + W)
+        y1 = min(max(int(round(by + bh)), y0 + 1), oy + H)
+        return resized_crop(img, CropBox(x0 - ox, y0 - oy, x1 - x0, y1 - y0), size_wh, "area")
     sx, sy = bw / ow, bh / oh
     if interpolation == "nearest":
         # Whole-pixel source indices, then one cv2.remap (4x faster than numpy fancy indexing).
         mx = np.empty((oh, ow), np.float32)
         my = np.empty((oh, ow), np.float32)
-        mx[:] = np.clip(np.floor(bx + np.arange(ow) * sx), 0, W - 1)[None, :]
-        my[:] = np.clip(np.floor(by + np.arange(oh) * sy), 0, H - 1)[:, None]
+        mx[:] = (np.clip(np.floor(bx + np.arange(ow) * sx), ox, ox + W - 1) - ox)[None, :]
+        my[:] = (np.clip(np.floor(by + np.arange(oh) * sy), oy, oy + H - 1) - oy)[:, None]
         return cv2.remap(img, mx, my, cv2.INTER_NEAREST)
-    tx, ty = bx + 0.5 * sx - 0.5, by + 0.5 * sy - 0.5
-    m = np.array([[sx, 0.0, tx], [0.0, sy, ty]], dtype=np.float64)
+    tx, ty = bx + 0.5 * sx - 0.5, by + 0.5 * sy - 0.5  # minus an integer below: exact
+    m = np.array([[sx, 0.0, tx - ox], [0.0, sy, ty - oy]], dtype=np.float64)
     return cv2.warpAffine(img, m, (ow, oh), flags=CV2_FLAGS[interpolation] | cv2.WARP_INVERSE_MAP,
                           borderMode=cv2.BORDER_REPLICATE)
 

@@ -5,7 +5,8 @@ photometric preset + output conversion. ``sample`` draws every random choice as 
 :class:`~inception_aug.params.AugParams` (plain data); ``apply`` turns an image and those params into
 pixels with no randomness; ``__call__`` does both. This module only orchestrates: inputs and outputs
 are converted by :mod:`inception_aug.convert`, the crop is resized by :mod:`inception_aug.crop`
-(reduced-size JPEG decoding, ``reduced_decode=False`` turns it off), colours by
+(reduced-size JPEG decoding, ``reduced_decode=False`` turns it off; region decoding of the crop
+alone, ``region_decode=False`` turns it off), colours by
 :mod:`inception_aug.color`, normalisation by :mod:`inception_aug.normalize`.
 
 The ``clamp="each"`` colour chain's trailing per-channel ops (lighting, and brightness/contrast
@@ -108,6 +109,8 @@ class InceptionTrainTransform:
         reduced_decode: allow libjpeg DCT-scaled decoding of JPEG inputs (see module doc).
         fast_dct: decode JPEGs with libjpeg-turbo's fast IDCT and plain chroma upsampling
             (``decode_image(fast_dct=True)``; a few % faster, slightly less accurate pixels).
+        region_decode: decode only the crop's rows and columns of a JPEG when it is not reduced
+            (``decode.decode_region``; the same pixels, ~30% less decode time on ImageNet photos).
     """
 
     def __init__(self, size: Union[int, Sequence[int]] = 224, sampler: str = "paper", photometric: str = "howard",
@@ -115,7 +118,7 @@ class InceptionTrainTransform:
                  mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD, *,
                  scale: Optional[Sequence[float]] = None, ratio: Optional[Sequence[float]] = None,
                  sampler_options: Optional[dict] = None, photometric_options: Optional[dict] = None,
-                 reduced_decode: bool = True, fast_dct: bool = False) -> None:
+                 reduced_decode: bool = True, fast_dct: bool = False, region_decode: bool = True) -> None:
         out_h, out_w = size_hw(size)
         self.out_wh = (out_w, out_h)  # OpenCV order, for the resize kernels
         self.size = size
@@ -132,6 +135,7 @@ class InceptionTrainTransform:
         sample_photometric(photometric, np.random.default_rng(0), **self.photometric_options)  # validate now
         self.reduced_decode = bool(reduced_decode)
         self.fast_dct = bool(fast_dct)
+        self.region_decode = bool(region_decode)
         self.normalize = ToNormalizedTensor(mean, std)
         self.mean, self.std = self.normalize.mean, self.normalize.std
 
@@ -163,7 +167,7 @@ class InceptionTrainTransform:
         if params.image_size is not None and tuple(params.image_size) != input_size(src):
             raise ValueError(f"params were sampled for a {params.image_size} image, got {input_size(src)}")
         out = crop_resize(src, params.crop, self.out_wh, params.interpolation, reduced_decode=self.reduced_decode,
-                          fast_dct=self.fast_dct)
+                          fast_dct=self.fast_dct, region_decode=self.region_decode)
         # Flip and the colour passes are per-pixel maps: run them in place when ``out`` is our
         # own array (not a view of a caller's array, which resize returns for an exact-size crop).
         own = out.base is None or not (isinstance(src, np.ndarray) and np.may_share_memory(out, src))

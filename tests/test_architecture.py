@@ -25,7 +25,7 @@ _LAYER_MODULES = {
     0: "aug.constants aug.plain aug.errors eval.constants",
     1: "aug.params aug.sampling aug.seeding aug.color_presets eval.protocols eval.intervals eval.metrics "
        "eval.calibration",
-    2: "aug.resize aug.decode aug.normalize aug.color_u8 aug.color_tf aug.color aug.convert aug.crop aug.batch "
+    2: "aug._jpeg_region aug.resize aug.decode aug.normalize aug.color_u8 aug.color_tf aug.color aug.convert aug.crop aug.batch "
        "eval.views eval.aggregate eval.models eval.models.googlenet eval.models.checkpoint eval.models.inference "
        "eval.models.summary eval.models.foreign",
     3: "aug aug.transforms aug.albumentations aug.preview aug.sampler_plot eval eval.data eval.engine eval.store "
@@ -50,6 +50,12 @@ def _modules() -> dict[str, Path]:
     return {_module_name(p): p for pkg in PACKAGES for p in sorted((ROOT / pkg).rglob("*.py"))}
 
 
+def _extensions() -> dict[str, Path]:
+    """C extension modules (``<name>.c`` in a package, built by setup.py); imports of them are
+    checked like imports of Python modules, their own code is not parsed."""
+    return {_module_name(p): p for pkg in PACKAGES for p in sorted((ROOT / pkg).rglob("*.c"))}
+
+
 def _is_cli(name: str) -> bool:
     return (name.endswith(".cli") or name.endswith(".__main__") or name == "inception_eval.commands"
             or name.startswith("inception_eval.commands."))
@@ -72,7 +78,7 @@ def _imports(path: Path, name: str) -> set[str]:
                 mod = node.module or ""
             subs = {f"{mod}.{a.name}" for a in node.names}
             # ``from pkg import module`` depends on that module, not on the package's __init__.
-            found.update(subs if subs <= set(MODULES) else subs | {mod})
+            found.update(subs if subs <= set(MODULES) | set(EXTENSIONS) else subs | {mod})
     return {m for m in found if m.split(".")[0] in PACKAGES}
 
 
@@ -84,6 +90,7 @@ def _known(imported: str, modules: dict[str, Path]) -> str | None:
 
 
 MODULES = _modules()
+EXTENSIONS = _extensions()
 LIBRARY = sorted(n for n in MODULES if not _is_cli(n))
 
 
@@ -107,7 +114,7 @@ def test_layers(name):
     if not LAYERS:
         pytest.skip("layer table not filled in")
     assert name in LAYERS, f"{name} is not placed in a layer: add it to LAYERS in {__file__}"
-    targets = {_known(m, MODULES) for m in _imports(MODULES[name], name)} - {None, name}
+    targets = {_known(m, MODULES | EXTENSIONS) for m in _imports(MODULES[name], name)} - {None, name}
     upward = sorted(t for t in targets if not _is_cli(t) and LAYERS.get(t, 99) > LAYERS[name])
     assert not upward, f"{name} (layer {LAYERS[name]}) imports higher-layer modules {upward}"
 

@@ -32,6 +32,7 @@ def test_stage_breakdown_names_the_pipeline_stages(bench, imagenet_samples):
     stages = bench.breakdown(images, 1)
     for key in ("decode", "crop+resize", "colour, clamp=each, trailing channel ops deferred (pipeline)",
                 "output tensor (channel table folded into normalise, HWC -> float CHW)",
-                "output tensor_uint8 (channel table folded into the CHW split)"):
+                "output tensor_uint8 (channel table folded into the CHW split)",
+                "(reference) whole-file decode (region_decode=False)"):
         assert key in stages, key
     assert stages["decode"] > 0

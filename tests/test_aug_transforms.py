@@ -226,7 +226,9 @@ def test_reduced_decode_bound_on_real_photos(imagenet_samples, monkeypatch):
     seen = []
     real = K.decode_image
     monkeypatch.setattr(K, "decode_image", lambda *a, **k: (seen.append(k.get("reduce", 1)), real(*a, **k))[1])
-    t = InceptionTrainTransform(224, photometric="none", output="numpy")
+    # Whole reduced decodes, so that the patched decode_image sees the factor (the region path
+    # gives the same pixels: tests/test_aug_region_decode.py).
+    t = InceptionTrainTransform(224, photometric="none", output="numpy", region_decode=False)
     rng = np.random.default_rng(0)
     diffs = []
     for f in files:
