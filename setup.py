@@ -1,6 +1,6 @@
 """Build script for the optional C accelerator; all metadata lives in pyproject.toml.
 
-``inception_aug._jpeg_region`` links the system libjpeg-turbo (headers: Debian/Ubuntu
+``inception_aug._jpeg_region`` links the system libjpeg-turbo, 2.1 or newer (headers: Debian/Ubuntu
 ``libjpeg-dev`` or ``libjpeg62-turbo-dev``, Fedora ``libjpeg-turbo-devel``, conda
 ``libjpeg-turbo``). It is optional: where the headers or a C compiler are missing the install
 still succeeds and the training transform decodes whole JPEGs (same pixels, slower);

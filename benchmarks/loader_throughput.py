@@ -3,6 +3,7 @@ training loop sees them, this toolkit against albumentations 2.0.8 doing the sam
 
     python benchmarks/loader_throughput.py            # 2 workers, batch 64, 1024 images x 5 rounds
     python benchmarks/loader_throughput.py --quick    # 640 images x 3 rounds
+    python benchmarks/loader_throughput.py --device cuda   # the loop's batch work on a GPU
 
 Contenders (all start from the same encoded JPEG bytes in memory; every one decodes with
 simplejpeg, ours through ``inception_aug.decode``):
@@ -113,27 +114,30 @@ def _init_worker(worker_id: int) -> None:
     worker_init_fn(worker_id)
 
 
-def contenders(photos: Photos) -> dict[str, tuple[object, Optional[Callable]]]:
-    """name -> (dataset, per-batch function in the loop or None)."""
+def contenders(photos: Photos, device: torch.device) -> dict[str, tuple[object, Optional[Callable]]]:
+    """name -> (dataset, per-batch function in the loop or None). Off the CPU, every loop function
+    first moves the batch to ``device`` (as a training loop does)."""
+    move = lambda x: x.to(device, non_blocking=True)  # noqa: E731  (on the CPU: the batch itself)
+    to_device = None if device.type == "cpu" else move
     out: dict[str, tuple[object, Optional[Callable]]] = {
-        "ours paper float": (AugmentedDataset(photos, InceptionTrainTransform.from_preset("paper")), None),
+        "ours paper float": (AugmentedDataset(photos, InceptionTrainTransform.from_preset("paper")), to_device),
         "ours paper float, clamp=final": (AugmentedDataset(photos, InceptionTrainTransform.from_preset(
-            "paper", photometric_options={"clamp": "final"})), None),
+            "paper", photometric_options={"clamp": "final"})), to_device),
         "ours torchvision-preset float": (
-            AugmentedDataset(photos, InceptionTrainTransform.from_preset("torchvision")), None),
+            AugmentedDataset(photos, InceptionTrainTransform.from_preset("torchvision")), to_device),
     }
     full_u8 = InceptionTrainTransform.from_preset("paper", output="tensor_uint8")
-    out["ours paper uint8 + normalize_batch"] = (AugmentedDataset(photos, full_u8), normalize_batch)
+    out["ours paper uint8 + normalize_batch"] = (AugmentedDataset(photos, full_u8), lambda x: normalize_batch(move(x)))
     crop_only = InceptionTrainTransform.from_preset("paper", photometric="none", flip=0.0, output="tensor_uint8")
     for preset in ("howard", "colorjitter"):
         batch = BatchPhotometric(preset, flip=0.5, generator=torch.Generator().manual_seed(0))
         out[f"ours uint8 + batch {preset}"] = (AugmentedDataset(photos, crop_only),
-                                               lambda x, b=batch: normalize_batch(b(x)))
-    # The loop's batch work moved off this CPU (as on a GPU): what the loop receives per second.
-    out[f"{IDLE_LOOP}: ours paper uint8"] = (AugmentedDataset(photos, full_u8), None)
-    out[f"{IDLE_LOOP}: ours uint8 crop only"] = (AugmentedDataset(photos, crop_only), None)
+                                               lambda x, b=batch: normalize_batch(b(move(x))))
+    if device.type == "cpu":  # the loop's batch work moved off this CPU, as on an accelerator
+        out[f"{IDLE_LOOP}: ours paper uint8"] = (AugmentedDataset(photos, full_u8), None)
+        out[f"{IDLE_LOOP}: ours uint8 crop only"] = (AugmentedDataset(photos, crop_only), None)
     try:
-        out[ALBU] = (AlbumentationsDataset(photos), None)
+        out[ALBU] = (AlbumentationsDataset(photos), to_device)
     except ImportError as e:  # pragma: no cover
         print(f"albumentations not importable, its row skipped: {e}", file=sys.stderr)
     try:
@@ -157,19 +161,21 @@ def _cpu_s(loader) -> tuple[float, float]:
     return time.process_time(), workers
 
 
-def make_loader(dataset, workers: int, batch: int):
+def make_loader(dataset, workers: int, batch: int, pin: bool = False):
     """A DataLoader with persistent workers (start-up is paid once, in the warm-up epoch); with
     ``workers=0`` everything runs in the loop process (worker CPU columns then read 0)."""
     return torch.utils.data.DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers,
                                        worker_init_fn=_init_worker, drop_last=True, persistent_workers=workers > 0,
-                                       generator=torch.Generator().manual_seed(0))
+                                       pin_memory=pin, generator=torch.Generator().manual_seed(0))
 
 
-def one_epoch(loader, on_batch: Optional[Callable], epoch: int) -> tuple[float, float, float]:
+def one_epoch(loader, on_batch: Optional[Callable], epoch: int,
+              sync: Callable[[], None] = lambda: None) -> tuple[float, float, float]:
     """(images/s from the first batch to the last, loop-process CPU ms per image, worker CPU ms per
     image) of one pass over the loader's data set. CPU is taken over the whole epoch and divided by
     all its images: the workers prefetch, so part of the work after the first batch is done before
-    it arrives (persistent workers are idle between epochs, so nothing else is counted)."""
+    it arrives (persistent workers are idle between epochs, so nothing else is counted). ``sync``
+    waits for an accelerator's queued work before the clock stops."""
     if hasattr(loader.dataset, "set_epoch"):
         loader.dataset.set_epoch(epoch)
     c0 = _cpu_s(loader) if loader._iterator is not None else None
@@ -177,10 +183,12 @@ def one_epoch(loader, on_batch: Optional[Callable], epoch: int) -> tuple[float, 
     first = next(it)
     if on_batch is not None:
         on_batch(first)
+    sync()
     t0, n = time.perf_counter(), 0
     for x in it:
         y = on_batch(x) if on_batch is not None else x
         n += int(y.shape[0])
+    sync()
     wall, c1 = time.perf_counter() - t0, _cpu_s(loader)
     total = n + int(first.shape[0])
     if c0 is None:  # the warm-up epoch: workers were started inside it
@@ -188,18 +196,21 @@ def one_epoch(loader, on_batch: Optional[Callable], epoch: int) -> tuple[float, 
     return n / wall, 1e3 * (c1[0] - c0[0]) / total, 1e3 * (c1[1] - c0[1]) / total
 
 
-def measure(cands: dict, rounds: int, workers: int, batch: int) -> dict[str, dict]:
+def measure(cands: dict, rounds: int, workers: int, batch: int,
+            device: torch.device = torch.device("cpu")) -> dict[str, dict]:
     """Median images/s (wall and per CPU second) over ``rounds`` epochs per contender, contenders
     interleaved round by round in a rotating order, after one warm-up epoch each."""
     names = list(cands)
-    loaders = {n: make_loader(cands[n][0], workers, batch) for n in names}
+    cuda = device.type == "cuda"
+    sync = (lambda: torch.cuda.synchronize(device)) if cuda else (lambda: None)
+    loaders = {n: make_loader(cands[n][0], workers, batch, pin=cuda) for n in names}
     for n in names:
-        one_epoch(loaders[n], cands[n][1], 0)  # warm-up: worker start-up, imports, caches
+        one_epoch(loaders[n], cands[n][1], 0, sync)  # warm-up: worker start-up, imports, caches
     runs: dict[str, list[tuple[float, float, float]]] = {n: [] for n in names}
     for r in range(rounds):
         k = r % len(names)
         for name in names[k:] + names[:k]:
-            runs[name].append(one_epoch(loaders[name], cands[name][1], r + 1))
+            runs[name].append(one_epoch(loaders[name], cands[name][1], r + 1, sync))
     out = {}
     for n, v in runs.items():
         loop, work = statistics.median(x[1] for x in v), statistics.median(x[2] for x in v)
@@ -217,7 +228,10 @@ def main(argv: Optional[list[str]] = None) -> dict:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--data", type=Path, default=DATA)
+    ap.add_argument("--device", default="cpu", help="where the loop's batch work runs (cpu, cuda, ...); off the "
+                                                    "CPU every batch is moved there, from pinned memory on cuda")
     args = ap.parse_args(argv)
+    device = torch.device(args.device)
     torch.set_num_threads(1)
     cv2.setNumThreads(0)
     blobs = [p.read_bytes() for p in sorted(args.data.glob("*.JPEG"))]
@@ -225,7 +239,7 @@ def main(argv: Optional[list[str]] = None) -> dict:
         raise SystemExit(f"no *.JPEG photos in {args.data}")
     n = args.images or (640 if args.quick else 1024)
     rounds = args.rounds or (3 if args.quick else 5)
-    res = measure(contenders(Photos(blobs, n)), rounds, args.workers, args.batch)
+    res = measure(contenders(Photos(blobs, n), device), rounds, args.workers, args.batch, device)
     ratios, cpu_ratios, worker_ratios = {}, {}, {}
     if ALBU in res:
         ratios = {k: v["images_per_s"] / res[ALBU]["images_per_s"] for k, v in res.items()}
@@ -236,7 +250,8 @@ def main(argv: Optional[list[str]] = None) -> dict:
     out = {"setup": {"workers": args.workers, "batch": args.batch, "images_per_epoch": n, "rounds": rounds,
                      "photos": len(blobs), "loop_threads": 1, "worker_threads": 1, "quick": args.quick,
                      "python": platform.python_version(), "torch": torch.__version__, "opencv": cv2.__version__,
-                     "machine": platform.machine(), "region_decode": region_decode_status()},
+                     "machine": platform.machine(), "region_decode": region_decode_status(),
+                     "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device)},
            "results": res, "ratio_vs_albumentations": ratios, "cpu_ratio_vs_albumentations": cpu_ratios,
            "worker_cpu_ratio_vs_albumentations": worker_ratios}
     print(json.dumps(out, indent=1))

@@ -1,14 +1,15 @@
 /* Region decoding of baseline and progressive JPEGs with the system libjpeg-turbo.
  *
- * decode_region(data, out, x, y, w, h, reduce) writes the (h, w, 3) RGB pixels of the
+ * decode_region(data, out, x, y, w, h, reduce, fast) writes the (h, w, 3) RGB pixels of the
  * stored-orientation rectangle (x, y, w, h) of the image DCT-scaled by 1/reduce (1, 2, 4 or 8;
  * coordinates in that scaled grid) into the writable contiguous buffer `out`. Rows above the rectangle are
  * skipped (jpeg_skip_scanlines: entropy-decoded, not transformed), columns outside it are not
  * transformed (jpeg_crop_scanline) and decoding stops after its last row. A margin of
  * REGION_MARGIN pixels is decoded around the rectangle and dropped, so that chroma upsampling at
  * the rectangle's edges sees the same neighbours as a full decode: the pixels equal those of a
- * full decode at the same scale with the accurate integer IDCT and fancy upsampling (simplejpeg's
- * defaults).
+ * full decode at the same scale and settings: the accurate integer IDCT and fancy upsampling
+ * (simplejpeg's defaults), or with `fast` the fast integer IDCT and plain upsampling (simplejpeg's
+ * fastdct + fastupsample).
  *
  * Any libjpeg error or warning (corrupt data, truncation inside the decoded rows) raises
  * ValueError with libjpeg's message; the Python caller then decodes the whole file instead.
@@ -21,6 +22,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <jpeglib.h>
+
+/* jpeg_crop_scanline and jpeg_skip_scanlines exist only in libjpeg-turbo (and mozjpeg) and were
+ * fixed release after release through 1.5-2.1 (crashes and wrong rows with some subsamplings and
+ * modes). 2.1 is the oldest accepted (2.1.5 is the one tested); an older or another libjpeg fails
+ * the build, which setup.py allows: the whole-file path is then used. */
+#if !defined(LIBJPEG_TURBO_VERSION_NUMBER) || LIBJPEG_TURBO_VERSION_NUMBER < 2001000
+#error "region decoding needs libjpeg-turbo >= 2.1"
+#endif
 
 #define REGION_MARGIN 2
 
@@ -43,7 +52,7 @@ enum { OK = 0, LIBJPEG = 1, OUTSIDE = 2, COMPONENTS = 3, NOMEM = 4 };
 /* The decode proper; runs without the GIL. Returns one of the codes above. */
 static int run_decode(const unsigned char *data, unsigned long size, unsigned char *out,
                       unsigned long long x, unsigned long long y, unsigned long long w,
-                      unsigned long long h, unsigned int reduce, char *message) {
+                      unsigned long long h, unsigned int reduce, int fast, char *message) {
     struct jpeg_decompress_struct cinfo;
     region_error jerr;
     JSAMPROW volatile row = NULL;
@@ -63,8 +72,8 @@ static int run_decode(const unsigned char *data, unsigned long size, unsigned ch
     jpeg_read_header(&cinfo, TRUE);
     if (cinfo.num_components != 1 && cinfo.num_components != 3) { status = COMPONENTS; goto cleanup; }
     cinfo.out_color_space = JCS_RGB;
-    cinfo.dct_method = JDCT_ISLOW;
-    cinfo.do_fancy_upsampling = TRUE;
+    cinfo.dct_method = fast ? JDCT_IFAST : JDCT_ISLOW;
+    cinfo.do_fancy_upsampling = fast ? FALSE : TRUE;
     cinfo.scale_num = 1;
     cinfo.scale_denom = reduce;
     jpeg_calc_output_dimensions(&cinfo);
@@ -101,10 +110,11 @@ static PyObject *decode_region(PyObject *self, PyObject *args) {
     Py_buffer src, dst;
     unsigned long long x, y, w, h;
     unsigned int reduce;
+    int fast;
     char message[JMSG_LENGTH_MAX] = "";
     int status;
     (void)self;
-    if (!PyArg_ParseTuple(args, "y*w*KKKKI", &src, &dst, &x, &y, &w, &h, &reduce)) return NULL;
+    if (!PyArg_ParseTuple(args, "y*w*KKKKIp", &src, &dst, &x, &y, &w, &h, &reduce, &fast)) return NULL;
     const char *bad = NULL;
     if (reduce != 1 && reduce != 2 && reduce != 4 && reduce != 8) bad = "reduce must be 1, 2, 4 or 8";
     else if (w > 65535 || h > 65535 || (unsigned long long)dst.len < w * h * 3)
@@ -117,7 +127,7 @@ static PyObject *decode_region(PyObject *self, PyObject *args) {
     }
     Py_BEGIN_ALLOW_THREADS
     status = run_decode((const unsigned char *)src.buf, (unsigned long)src.len, (unsigned char *)dst.buf,
-                        x, y, w, h, reduce, message);
+                        x, y, w, h, reduce, fast, message);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&src);
     PyBuffer_Release(&dst);
@@ -132,8 +142,8 @@ static PyObject *decode_region(PyObject *self, PyObject *args) {
 
 static PyMethodDef region_methods[] = {
     {"decode_region", decode_region, METH_VARARGS,
-     "decode_region(data, out, x, y, w, h, reduce): RGB pixels of a stored-orientation rectangle of the\n"
-     "1/reduce-scaled image into out."},
+     "decode_region(data, out, x, y, w, h, reduce, fast): RGB pixels of a stored-orientation rectangle\n"
+     "of the 1/reduce-scaled image into out (fast: fast IDCT and plain upsampling)."},
     {NULL, NULL, 0, NULL},
 };
 

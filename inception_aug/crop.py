@@ -77,15 +77,16 @@ def crop_resize(img: Union[Encoded, np.ndarray], box: CropBox, out_wh: tuple[int
     if not box.inside(W, H):
         raise ValueError(f"crop box {box} is not inside the {W}x{H} image {img.name}")
     r = choose_reduce(box, out_wh) if (reduced_decode and img.header.jpeg) else 1
-    if region_decode and not fast_dct:
-        out = _from_region(img, box, r, out_wh, interpolation)
+    if region_decode:
+        out = _from_region(img, box, r, out_wh, interpolation, fast_dct)
         if out is not None:
             return out
     pixels = decode_image(img.name, reduce=r, data=img.data, header=img.header, fast_dct=fast_dct)
     return resize_decoded(img, pixels, r, box, out_wh, interpolation)
 
 
-def _from_region(img: Encoded, box: CropBox, r: int, out_wh: tuple[int, int], interpolation: str) -> Optional[np.ndarray]:
+def _from_region(img: Encoded, box: CropBox, r: int, out_wh: tuple[int, int], interpolation: str,
+                 fast_dct: bool = False) -> Optional[np.ndarray]:
     """:func:`crop_resize` from the decoded region the crop needs (``decode.decode_region``), or
     None where that path does not apply. At 1/r the region is the fractional box plus
     :data:`REGION_TAPS` pixels (clipped to the image), and ``resized_crop_subpixel`` works in the
@@ -94,7 +95,7 @@ def _from_region(img: Encoded, box: CropBox, r: int, out_wh: tuple[int, int], in
     if r > 1 and interpolation == "bicubic":
         return None
     if r == 1:
-        region = decode_region(img.data, img.header, (box.x, box.y, box.w, box.h), img.name)
+        region = decode_region(img.data, img.header, (box.x, box.y, box.w, box.h), img.name, fast_dct=fast_dct)
         return None if region is None else resize(region, out_wh, interpolation)
     W, H = img.size
     pw, ph = -(-W // r), -(-H // r)
@@ -104,7 +105,7 @@ def _from_region(img: Encoded, box: CropBox, r: int, out_wh: tuple[int, int], in
     y0 = max(math.floor(fy) - REGION_TAPS, 0)
     x1 = min(math.ceil(fx + fw) + REGION_TAPS, pw)
     y1 = min(math.ceil(fy + fh) + REGION_TAPS, ph)
-    region = decode_region(img.data, img.header, (x0, y0, x1 - x0, y1 - y0), img.name, reduce=r)
+    region = decode_region(img.data, img.header, (x0, y0, x1 - x0, y1 - y0), img.name, reduce=r, fast_dct=fast_dct)
     if region is None:
         return None
     return resized_crop_subpixel(region, fbox, out_wh, interpolation, origin=(x0, y0))

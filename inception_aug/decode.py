@@ -402,10 +402,11 @@ def stored_box(box: tuple[int, int, int, int], size: tuple[int, int], orientatio
 
 
 def _region_self_check() -> Optional[str]:
-    """None when the extension reproduces simplejpeg's full and half-size decodes of a 4:2:0 test
-    image, else why not."""
+    """None when the extension reproduces simplejpeg's full, half-size and fast-IDCT decodes of a
+    4:2:0 test image, else why not."""
     if _jr is None:
-        return "the C extension inception_aug._jpeg_region is not built (libjpeg-turbo headers missing at install)"
+        return ("the C extension inception_aug._jpeg_region is not built (it needs a C compiler and the "
+                "libjpeg-turbo >= 2.1 headers at install time)")
     if _sj is None:
         return "simplejpeg is not installed"
     yy, xx = np.mgrid[0:75, 0:90]
@@ -413,11 +414,14 @@ def _region_self_check() -> Optional[str]:
     data = _sj.encode_jpeg(np.ascontiguousarray(pattern.astype(np.uint8)), quality=90, colorsubsampling="420")
     full = _sj.decode_jpeg(data, colorspace="RGB")
     half = _sj.decode_jpeg(data, colorspace="RGB", min_width=45, min_height=38)
-    for ref, r, (x, y, w, h) in ((full, 1, (0, 0, 90, 75)), (full, 1, (17, 9, 41, 33)), (full, 1, (33, 40, 57, 35)),
-                                 (full, 1, (1, 1, 5, 7)), (half, 2, (0, 0, 45, 38)), (half, 2, (7, 5, 21, 30))):
+    fast = _sj.decode_jpeg(data, colorspace="RGB", fastdct=True, fastupsample=True)
+    cases = ((full, 1, False, (0, 0, 90, 75)), (full, 1, False, (17, 9, 41, 33)), (full, 1, False, (33, 40, 57, 35)),
+             (full, 1, False, (1, 1, 5, 7)), (half, 2, False, (0, 0, 45, 38)), (half, 2, False, (7, 5, 21, 30)),
+             (fast, 1, True, (0, 0, 90, 75)), (fast, 1, True, (17, 9, 41, 33)))
+    for ref, r, fast_dct, (x, y, w, h) in cases:
         out = np.empty((h, w, 3), np.uint8)
         try:
-            _jr.decode_region(data, out, x, y, w, h, r)
+            _jr.decode_region(data, out, x, y, w, h, r, fast_dct)
         except ValueError as e:
             return f"the C extension failed its self-check ({e})"
         if not np.array_equal(out, ref[y : y + h, x : x + w]):
@@ -434,11 +438,11 @@ def region_decode_status() -> str:
 
 
 def decode_region(data: bytes, header: ImageHeader, box: tuple[int, int, int, int],
-                  name: str = "<bytes>", reduce: int = 1) -> Optional[np.ndarray]:
+                  name: str = "<bytes>", reduce: int = 1, fast_dct: bool = False) -> Optional[np.ndarray]:
     """The rectangle ``box`` = (x, y, w, h) (pixels of the oriented image decoded at 1/``reduce``,
     whose size is ceil(W / reduce) x ceil(H / reduce); inside it) of the JPEG ``data`` with parsed
     ``header``, as (h, w, 3) uint8 RGB, decoding only what the rectangle needs: the same pixels as
-    that rectangle of ``decode_image(data, reduce=reduce)``.
+    that rectangle of ``decode_image(data, reduce=reduce, fast_dct=fast_dct)``.
 
     Returns None when the region path does not apply: not a fast-path JPEG, no end-of-image
     marker in the last 64 bytes (a truncated file must get the whole-file verdict), the extension
@@ -458,7 +462,7 @@ def decode_region(data: bytes, header: ImageHeader, box: tuple[int, int, int, in
     x, y, w, h = stored_box(box, (-(-W // reduce), -(-H // reduce)), o)
     out = np.empty((h, w, 3), np.uint8)
     try:
-        _jr.decode_region(data, out, x, y, w, h, reduce)
+        _jr.decode_region(data, out, x, y, w, h, reduce, fast_dct)
     except ValueError:
         return None
     return np.ascontiguousarray(apply_orientation(out, o)) if o != 1 else out

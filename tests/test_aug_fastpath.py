@@ -123,11 +123,13 @@ def test_loader_benchmark_runs_and_reports_ratios(imagenet_samples, capsys):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     res = mod.main(["--images", "64", "--rounds", "1", "--workers", "0", "--batch", "16",
-                    "--data", str(imagenet_samples)])
+                    "--data", str(imagenet_samples), "--device", "cpu"])
     out = capsys.readouterr().out
     assert json.loads(out[: out.index("\n|")]) == json.loads(json.dumps(res))
     names = set(res["results"])
     assert {"ours paper float", "ours uint8 + batch howard", mod.ALBU} <= names
+    assert res["setup"]["device"] == "cpu" and res["setup"]["region_decode"]
+    assert any(n.startswith(mod.IDLE_LOOP) for n in names)  # the stand-in rows for an accelerator loop
     assert res["ratio_vs_albumentations"][mod.ALBU] == 1.0
     assert all(r["images_per_s"] > 0 and r["loop_cpu_ms"] > 0 for r in res["results"].values())
     assert "| ours paper float |" in out

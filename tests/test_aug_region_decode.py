@@ -157,19 +157,19 @@ def test_extension_checks_its_arguments():
 
     data = simplejpeg.encode_jpeg(_texture(32, 24), quality=90, colorsubsampling="420")
     with pytest.raises(ValueError, match="smaller than"):
-        _jpeg_region.decode_region(data, np.empty((4, 4, 3), np.uint8), 0, 0, 5, 5, 1)
+        _jpeg_region.decode_region(data, np.empty((4, 4, 3), np.uint8), 0, 0, 5, 5, 1, False)
     with pytest.raises(ValueError, match="outside"):
-        _jpeg_region.decode_region(data, np.empty((8, 8, 3), np.uint8), 30, 0, 8, 8, 1)
+        _jpeg_region.decode_region(data, np.empty((8, 8, 3), np.uint8), 30, 0, 8, 8, 1, False)
     with pytest.raises(ValueError, match="outside"):  # the 1/2 grid is 16 x 12
-        _jpeg_region.decode_region(data, np.empty((8, 8, 3), np.uint8), 10, 0, 8, 8, 2)
+        _jpeg_region.decode_region(data, np.empty((8, 8, 3), np.uint8), 10, 0, 8, 8, 2, False)
     with pytest.raises(ValueError, match="reduce must be"):
-        _jpeg_region.decode_region(data, np.empty((8, 8, 3), np.uint8), 0, 0, 8, 8, 3)
+        _jpeg_region.decode_region(data, np.empty((8, 8, 3), np.uint8), 0, 0, 8, 8, 3, False)
     with pytest.raises(ValueError, match="outside"):
-        _jpeg_region.decode_region(data, np.empty((1, 1, 3), np.uint8), 0, 0, 0, 1, 1)
+        _jpeg_region.decode_region(data, np.empty((1, 1, 3), np.uint8), 0, 0, 0, 1, 1, False)
     with pytest.raises(ValueError, match="JPEG"):
-        _jpeg_region.decode_region(b"not a jpeg at all" * 4, np.empty((1, 1, 3), np.uint8), 0, 0, 1, 1, 1)
+        _jpeg_region.decode_region(b"not a jpeg at all" * 4, np.empty((1, 1, 3), np.uint8), 0, 0, 1, 1, 1, False)
     with pytest.raises(TypeError, match="read-write"):  # a read-only output buffer
-        _jpeg_region.decode_region(data, bytes(300), 0, 0, 1, 1, 1)
+        _jpeg_region.decode_region(data, bytes(300), 0, 0, 1, 1, 1, False)
 
 
 def test_transform_pixels_are_the_same_with_and_without_region_decoding():
@@ -200,7 +200,7 @@ def test_self_check_failure_turns_the_region_path_off(monkeypatch):
 
     class Wrong:
         @staticmethod
-        def decode_region(data, out, x, y, w, h, reduce):
+        def decode_region(data, out, x, y, w, h, reduce, fast):
             np.asarray(out)[...] = 7
 
     monkeypatch.setattr(decode_mod, "_jr", Wrong)
@@ -320,3 +320,22 @@ def test_threads_decode_regions_concurrently():
         threaded = list(pool.map(lambda j: decode_region(*j), jobs * 3))
     for k, got in enumerate(threaded):
         np.testing.assert_array_equal(got, serial[k % len(jobs)])
+
+
+def test_fast_dct_regions_equal_the_fast_whole_decode():
+    """``fast_dct=True`` (fast IDCT, plain upsampling) keeps the region path, with that mode's pixels."""
+    _need_extension()
+    rng = np.random.default_rng(13)
+    for name, data in _jpegs().items():
+        hdr = read_header(data)
+        for reduce in (1, 2):
+            full = decode_image(data, reduce=reduce, fast_dct=True)
+            H, W = full.shape[:2]
+            for x, y, w, h in _boxes(W, H, rng, 10):
+                got = decode_region(data, hdr, (x, y, w, h), reduce=reduce, fast_dct=True)
+                np.testing.assert_array_equal(got, full[y : y + h, x : x + w], err_msg=f"{name} 1/{reduce}")
+    on = InceptionTrainTransform.from_preset("paper", output="numpy", fast_dct=True)
+    off = InceptionTrainTransform.from_preset("paper", output="numpy", fast_dct=True, region_decode=False)
+    data = _pil_jpeg(_texture(900, 700), 6)
+    for seed in range(8):
+        np.testing.assert_array_equal(on(data, np.random.default_rng(seed)), off(data, np.random.default_rng(seed)))
