@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from jpeg_helpers import jpeg_bytes
+
 from inception_aug.decode import (
     ImageDecodeError,
     apply_orientation,
@@ -24,16 +26,6 @@ def _photo(w: int = 64, h: int = 48, seed: int = 0) -> Image.Image:
     return Image.fromarray(np.clip(base + rng.normal(0, 8, base.shape), 0, 255).astype(np.uint8))
 
 
-def _jpeg(im: Image.Image, orientation: int | None = None, **kw) -> bytes:
-    buf = io.BytesIO()
-    if orientation is not None:
-        exif = Image.Exif()
-        exif[0x0112] = orientation
-        kw["exif"] = exif.tobytes()
-    im.save(buf, "JPEG", quality=90, **kw)
-    return buf.getvalue()
-
-
 def _pil_reference(data: bytes) -> np.ndarray:
     im = ImageOps.exif_transpose(Image.open(io.BytesIO(data)))
     return np.asarray(im.convert("RGB"))
@@ -41,7 +33,7 @@ def _pil_reference(data: bytes) -> np.ndarray:
 
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_exif_orientation_matches_pil_for_bytes_and_files(tmp_path, orientation):
-    data = _jpeg(_photo(40, 24), orientation)
+    data = jpeg_bytes(_photo(40, 24), orientation)
     ref = _pil_reference(data)
     out = decode_image(data)
     assert out.dtype == np.uint8 and out.flags["C_CONTIGUOUS"]
@@ -74,7 +66,7 @@ def test_can_opener_exif_6_is_rotated(imagenet_samples):
 @pytest.mark.parametrize("reduce", [2, 4, 8])
 def test_reduce_gives_ceil_size_and_equals_pil_draft(reduce):
     im = _photo(203, 157)
-    data = _jpeg(im)
+    data = jpeg_bytes(im)
     out = decode_image(data, reduce=reduce)
     assert out.shape == (-(-157 // reduce), -(-203 // reduce), 3)
     ref = Image.open(io.BytesIO(data))
@@ -95,7 +87,7 @@ def test_fast_dct_option_is_close_and_keeps_shape_and_orientation(imagenet_sampl
 
 
 def test_reduce_with_orientation_rotates_the_reduced_image():
-    data = _jpeg(_photo(80, 40), orientation=6)
+    data = jpeg_bytes(_photo(80, 40), orientation=6)
     assert decode_image(data, reduce=2).shape == (40, 20, 3)
 
 
@@ -107,7 +99,7 @@ def test_reduce_is_ignored_for_png():
 
 def test_bad_reduce_value():
     with pytest.raises(ValueError, match="reduce"):
-        decode_image(_jpeg(_photo()), reduce=3)
+        decode_image(jpeg_bytes(_photo()), reduce=3)
 
 
 def _encode(im: Image.Image, fmt: str, **kw) -> bytes:
@@ -119,7 +111,7 @@ def _encode(im: Image.Image, fmt: str, **kw) -> bytes:
 def test_colour_modes_become_rgb():
     rgb = _photo(16, 12)
     # gray JPEG (fast path) -> R = G = B
-    g = decode_image(_jpeg(rgb.convert("L")))
+    g = decode_image(jpeg_bytes(rgb.convert("L")))
     assert g.shape == (12, 16, 3) and (g[..., 0] == g[..., 1]).all() and (g[..., 1] == g[..., 2]).all()
     # palette PNG
     pal = rgb.convert("P", palette=Image.Palette.ADAPTIVE, colors=16)
@@ -141,7 +133,7 @@ def test_colour_modes_become_rgb():
 
 
 def test_bad_input_names_file_and_reason(tmp_path):
-    good = _jpeg(_photo(64, 64))
+    good = jpeg_bytes(_photo(64, 64))
     cases = {
         "empty.jpg": (b"", "empty"),
         "text.jpg": (b"hello, this is not an image at all", "not an image"),

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from jpeg_helpers import jpeg_bytes
+
 from inception_aug import decode as decode_mod
 from inception_aug.decode import (
     ImageDecodeError,
@@ -33,23 +35,13 @@ def _texture(w: int, h: int, seed: int = 0) -> np.ndarray:
     return np.clip(base + rng.normal(0, 40, base.shape), 0, 255).astype(np.uint8)
 
 
-def _pil_jpeg(a: np.ndarray, orientation: int | None = None, **kw) -> bytes:
-    buf = io.BytesIO()
-    if orientation is not None:
-        exif = Image.Exif()
-        exif[0x0112] = orientation
-        kw["exif"] = exif.tobytes()
-    Image.fromarray(a).save(buf, "JPEG", quality=92, **kw)
-    return buf.getvalue()
-
-
 def _jpegs() -> dict[str, bytes]:
     a = _texture(203, 157)  # odd sizes: partial MCUs on the right and bottom edges
     out = {f"simplejpeg {s}": simplejpeg.encode_jpeg(a, quality=92, colorsubsampling=s)
            for s in ("444", "422", "420", "411", "440")}
-    out["progressive 4:2:0"] = _pil_jpeg(a, progressive=True)
-    out["gray"] = _pil_jpeg(a[:, :, 1])
-    restarts = _pil_jpeg(a, restart_marker_rows=1)
+    out["progressive 4:2:0"] = jpeg_bytes(a, quality=92, progressive=True)
+    out["gray"] = jpeg_bytes(a[:, :, 1], quality=92)
+    restarts = jpeg_bytes(a, quality=92, restart_marker_rows=1)
     if b"\xff\xdd" in restarts:  # Pillow ignores options it does not know
         out["restart markers"] = restarts
     return out
@@ -105,7 +97,7 @@ def test_region_equals_the_same_crop_of_a_whole_file_decode():
 @pytest.mark.parametrize("orientation", range(2, 9))
 def test_region_of_an_exif_oriented_jpeg_is_the_oriented_crop(orientation):
     _need_extension()
-    data = _pil_jpeg(_texture(120, 70, seed=orientation), orientation)
+    data = jpeg_bytes(_texture(120, 70, seed=orientation), orientation, quality=92)
     full = decode_image(data)  # oriented
     hdr = read_header(data)
     H, W = full.shape[:2]
@@ -217,7 +209,7 @@ def test_region_at_reduced_scale_equals_the_same_crop_of_the_reduced_decode(redu
     a = _texture(531, 397, seed=reduce)
     for name, data in {"420": simplejpeg.encode_jpeg(a, quality=92, colorsubsampling="420"),
                        "422": simplejpeg.encode_jpeg(a, quality=92, colorsubsampling="422"),
-                       "progressive, EXIF 6": _pil_jpeg(a, 6, progressive=True)}.items():
+                       "progressive, EXIF 6": jpeg_bytes(a, 6, quality=92, progressive=True)}.items():
         full = decode_image(data, reduce=reduce)
         hdr = read_header(data)
         H, W = full.shape[:2]
@@ -232,7 +224,8 @@ def test_reduced_crops_from_regions_equal_crops_from_whole_reduced_decodes(orien
     against the whole-file path, pixel for pixel (the sub-pixel resampling runs in whole-grid
     coordinates, so the region's origin cancels exactly)."""
     _need_extension()
-    data = _pil_jpeg(_texture(1900, 1300, seed=orientation), None if orientation == 1 else orientation)
+    data = jpeg_bytes(_texture(1900, 1300, seed=orientation), None if orientation == 1 else orientation,
+                      quality=92)
     for interp in ("bilinear", "area", "nearest", "bicubic"):
         kw = dict(output="numpy", interpolations=(interp,), photometric="none", flip=0.0)
         on = InceptionTrainTransform.from_preset("paper", **kw)
@@ -336,6 +329,6 @@ def test_fast_dct_regions_equal_the_fast_whole_decode():
                 np.testing.assert_array_equal(got, full[y : y + h, x : x + w], err_msg=f"{name} 1/{reduce}")
     on = InceptionTrainTransform.from_preset("paper", output="numpy", fast_dct=True)
     off = InceptionTrainTransform.from_preset("paper", output="numpy", fast_dct=True, region_decode=False)
-    data = _pil_jpeg(_texture(900, 700), 6)
+    data = jpeg_bytes(_texture(900, 700), 6, quality=92)
     for seed in range(8):
         np.testing.assert_array_equal(on(data, np.random.default_rng(seed)), off(data, np.random.default_rng(seed)))

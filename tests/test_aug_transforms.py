@@ -11,6 +11,8 @@ from PIL import Image
 
 import inception_aug.crop as K
 import inception_aug.transforms as T
+from jpeg_helpers import jpeg_bytes
+
 from inception_aug.constants import IMAGENET_MEAN, IMAGENET_STD
 from inception_aug.convert import load_input
 from inception_aug.crop import choose_reduce, crop_resize
@@ -21,17 +23,6 @@ from inception_aug.transforms import InceptionTrainTransform, ToNormalizedTensor
 
 def _img(w=120, h=90, seed=0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (h, w, 3), dtype=np.uint8)
-
-
-def _jpeg_bytes(a: np.ndarray, orientation: int | None = None, quality: int = 95) -> bytes:
-    buf = io.BytesIO()
-    kw = {}
-    if orientation is not None:
-        exif = Image.Exif()
-        exif[0x0112] = orientation
-        kw["exif"] = exif.tobytes()
-    Image.fromarray(a).save(buf, "JPEG", quality=quality, **kw)
-    return buf.getvalue()
 
 
 def test_every_input_type_gives_the_same_pixels(tmp_path):
@@ -125,7 +116,7 @@ def test_in_place_flip_and_colour_never_touch_the_callers_array():
         np.testing.assert_array_equal(out, ref)  # crop, then flip, then the colour matrix
     # a replayed draw gives the same pixels whether the crop array was ours or not
     x, p = t(a, np.random.default_rng(7), return_params=True)
-    np.testing.assert_array_equal(t.apply(_jpeg_bytes(a, quality=100), p).shape, x.shape)
+    np.testing.assert_array_equal(t.apply(jpeg_bytes(a, quality=100), p).shape, x.shape)
     np.testing.assert_array_equal(t.apply(a, p), x)
     np.testing.assert_array_equal(a, keep)
 
@@ -194,7 +185,7 @@ def _waves(w: int, h: int) -> np.ndarray:
 @pytest.mark.parametrize("orientation", [1, 3, 6, 8, 2, 7])
 def test_reduced_decode_maps_the_box_exactly(orientation):
     # Sizes not divisible by 8 (partial last blocks, which mirrored EXIF axes move to the front).
-    data = _jpeg_bytes(_waves(803, 611), orientation)
+    data = jpeg_bytes(_waves(803, 611), orientation, quality=95)
     src = load_input(data)
     W, H = src.size
     out = (36, 36)
