@@ -166,10 +166,10 @@ def breakdown(images: list[bytes], repeats: int, seed: int = 0) -> dict[str, flo
     """Where the time of the ``paper`` pipeline goes: every stage timed on the SAME draws (one
     ``AugParams`` per image, sampled once), CPU ms per image, median over repeats. The stages run in
     pipeline order per image, so cache effects after the decode are included. ``crop+resize`` is
-    the resize of the pixels just decoded: the crop alone (``decode.decode_region``, the pipeline's
-    path when the decode is not reduced) or ``crop.resize_decoded`` of a whole (reduced) decode;
-    ``decode`` is the pipeline's: the crop's region (``decode.decode_region``) unless the decode is
-    reduced; ``resize <method>`` is the mean per sample of that method. The two output rows are the
+    ``crop.resize_decoded`` of the pixels just decoded (the pixel half of ``crop_resize``);
+    ``decode`` is the pipeline's: the crop's region (``crop.crop_region``, ``decode.decode_region``)
+    at full or reduced scale, the whole file where that path does not apply; ``resize <method>`` is
+    the mean per sample of that method. The two output rows are the
     alternatives: ``tensor`` (normalised float) or ``tensor_uint8`` (normalised later on the batch),
     each with the colour chain's trailing per-channel ops folded in (``apply_photometric_deferred``);
     rows marked (reference) are not on the pipeline's path (the same draws applied another way).
@@ -177,9 +177,8 @@ def breakdown(images: list[bytes], repeats: int, seed: int = 0) -> dict[str, flo
     of cache misses that a second one does not (measured by swapping them)."""
     from inception_aug import color
     from inception_aug.convert import input_size, load_input, to_output
-    from inception_aug.crop import choose_reduce, resize_decoded
+    from inception_aug.crop import choose_reduce, crop_region, resize_decoded
     from inception_aug.decode import decode_region
-    from inception_aug.resize import resize
 
     t = InceptionTrainTransform.from_preset("paper")
     rng = np.random.default_rng(seed)
@@ -198,15 +197,13 @@ def breakdown(images: list[bytes], repeats: int, seed: int = 0) -> dict[str, flo
             t.sample(*input_size(src), rng)  # a throw-away draw (the timed params were sampled above)
             t1 = clock()
             r = choose_reduce(p.crop, t.out_wh) if src.header.jpeg else 1
-            box = (p.crop.x, p.crop.y, p.crop.w, p.crop.h)
-            region = decode_region(src.data, src.header, box, src.name) if r == 1 else None
-            pixels = region if region is not None else decode_image(src.name, reduce=r, data=src.data,
-                                                                    header=src.header)
+            rect = crop_region(src, p.crop, r, p.interpolation)
+            pixels = None if rect is None else decode_region(src.data, src.header, rect, src.name, reduce=r)
+            origin = None if pixels is None else rect[:2]
+            if pixels is None:
+                pixels = decode_image(src.name, reduce=r, data=src.data, header=src.header)
             t2 = clock()
-            if region is not None:
-                out = resize(region, t.out_wh, p.interpolation)
-            else:
-                out = resize_decoded(src, pixels, r, p.crop, t.out_wh, p.interpolation)
+            out = resize_decoded(src, pixels, r, p.crop, t.out_wh, p.interpolation, origin=origin)
             t3 = clock()
             out2 = out.copy()
             t4 = clock()

@@ -24,9 +24,9 @@ import numpy as np
 from inception_aug.convert import Encoded
 from inception_aug.decode import FLIPPED_X, FLIPPED_Y, ImageDecodeError, decode_image, decode_region
 from inception_aug.params import CropBox
-from inception_aug.resize import resize, resized_crop, resized_crop_subpixel
+from inception_aug.resize import resized_crop, resized_crop_subpixel
 
-__all__ = ["REGION_TAPS", "choose_reduce", "reduced_box", "crop_resize", "resize_decoded"]
+__all__ = ["REGION_TAPS", "choose_reduce", "reduced_box", "crop_resize", "crop_region", "resize_decoded"]
 
 #: Pixels of the reduced grid decoded beyond a fractional crop box on each side: bicubic reads 2
 #: past the sample point, plus slack for OpenCV's fixed-point coordinates.
@@ -68,61 +68,66 @@ def crop_resize(img: Union[Encoded, np.ndarray], box: CropBox, out_wh: tuple[int
                 region_decode: bool = True) -> np.ndarray:
     """The crop ``box`` (full-size oriented pixels) of a loaded input (``convert.load_input``),
     resized to ``out_wh`` = (width, height); (out_h, out_w, 3) uint8. Encoded JPEGs are decoded at
-    1/r when the crop allows (see module doc) and ``reduced_decode`` is on; otherwise, with
-    ``region_decode`` on, only the crop's rows and columns are decoded (``decode.decode_region``:
-    same pixels as a whole-file decode)."""
+    1/r when the crop allows (see module doc) and ``reduced_decode`` is on; with ``region_decode``
+    on, only the rectangle the resize reads is decoded (:func:`crop_region`,
+    ``decode.decode_region``: same pixels as a whole-file decode)."""
     if isinstance(img, np.ndarray):
         return resized_crop(img, box, out_wh, interpolation)
     W, H = img.size
     if not box.inside(W, H):
         raise ValueError(f"crop box {box} is not inside the {W}x{H} image {img.name}")
     r = choose_reduce(box, out_wh) if (reduced_decode and img.header.jpeg) else 1
-    if region_decode:
-        out = _from_region(img, box, r, out_wh, interpolation, fast_dct)
-        if out is not None:
-            return out
+    rect = crop_region(img, box, r, interpolation) if region_decode else None
+    if rect is not None:
+        pixels = decode_region(img.data, img.header, rect, img.name, reduce=r, fast_dct=fast_dct)
+        if pixels is not None:
+            return resize_decoded(img, pixels, r, box, out_wh, interpolation, origin=rect[:2])
     pixels = decode_image(img.name, reduce=r, data=img.data, header=img.header, fast_dct=fast_dct)
     return resize_decoded(img, pixels, r, box, out_wh, interpolation)
 
 
-def _from_region(img: Encoded, box: CropBox, r: int, out_wh: tuple[int, int], interpolation: str,
-                 fast_dct: bool = False) -> Optional[np.ndarray]:
-    """:func:`crop_resize` from the decoded region the crop needs (``decode.decode_region``), or
-    None where that path does not apply. At 1/r the region is the fractional box plus
-    :data:`REGION_TAPS` pixels (clipped to the image), and ``resized_crop_subpixel`` works in the
-    whole grid's coordinates: the same output as from the whole reduced decode. Not for ``bicubic`` at 1/r: OpenCV hands that warp to IPP, whose
-    coordinate rounding moves with the origin (1 level on ~1 value in 10^4)."""
-    if r > 1 and interpolation == "bicubic":
-        return None
+def crop_region(img: Encoded, box: CropBox, r: int, interpolation: str) -> Optional[tuple[int, int, int, int]]:
+    """The (x, y, w, h) rectangle of the 1/``r`` pixel grid that resizing ``box`` reads: the box
+    itself at r = 1; at 1/r the fractional box (:func:`reduced_box`) plus :data:`REGION_TAPS`
+    pixels, clipped to the grid. None for ``bicubic`` at 1/r, which decodes the whole grid: OpenCV
+    hands that warp to IPP, whose coordinate rounding moves with the origin (1 level on ~1 value in
+    10^4)."""
     if r == 1:
-        region = decode_region(img.data, img.header, (box.x, box.y, box.w, box.h), img.name, fast_dct=fast_dct)
-        return None if region is None else resize(region, out_wh, interpolation)
+        return (box.x, box.y, box.w, box.h)
+    if interpolation == "bicubic":
+        return None
     W, H = img.size
     pw, ph = -(-W // r), -(-H // r)
-    fbox = reduced_box(box, (W, H), (pw, ph), r, img.header.orientation)
-    fx, fy, fw, fh = fbox
+    fx, fy, fw, fh = reduced_box(box, (W, H), (pw, ph), r, img.header.orientation)
     x0 = max(math.floor(fx) - REGION_TAPS, 0)
     y0 = max(math.floor(fy) - REGION_TAPS, 0)
     x1 = min(math.ceil(fx + fw) + REGION_TAPS, pw)
     y1 = min(math.ceil(fy + fh) + REGION_TAPS, ph)
-    region = decode_region(img.data, img.header, (x0, y0, x1 - x0, y1 - y0), img.name, reduce=r, fast_dct=fast_dct)
-    if region is None:
-        return None
-    return resized_crop_subpixel(region, fbox, out_wh, interpolation, origin=(x0, y0))
+    return (x0, y0, x1 - x0, y1 - y0)
 
 
 def resize_decoded(img: Encoded, pixels: np.ndarray, r: int, box: CropBox, out_wh: tuple[int, int],
-                   interpolation: str) -> np.ndarray:
+                   interpolation: str, origin: Optional[tuple[int, int]] = None) -> np.ndarray:
     """The pixel half of :func:`crop_resize`: ``box`` of ``img`` cut from its ``pixels`` (decoded
-    at 1/``r``) and resized to ``out_wh``. Raises ``ImageDecodeError`` when the decoded size
-    contradicts the header."""
+    at 1/``r``) and resized to ``out_wh``. ``pixels`` are the whole decode, or with ``origin`` =
+    (x0, y0) the :func:`crop_region` rectangle from there on; the sub-pixel resampling runs in the
+    whole grid's coordinates, so both give the same output. Raises ``ImageDecodeError`` when a
+    whole decode's size contradicts the header."""
     W, H = img.size
-    ph, pw = pixels.shape[:2]
-    if (pw, ph) == (W, H):
-        return resized_crop(pixels, box, out_wh, interpolation)
-    expected = (-(-W // r), -(-H // r))
-    if r == 1 or ((pw, ph) != expected and (ph, pw) == expected):
-        # The header promised another size or orientation (e.g. an EXIF block only one parser reads).
-        raise ImageDecodeError(img.name, f"decoded size {pw}x{ph} does not match the header's {W}x{H} (1/{r})")
-    fbox = reduced_box(box, (W, H), (pw, ph), r, img.header.orientation)
-    return resized_crop_subpixel(pixels, fbox, out_wh, interpolation)
+    if origin is not None:
+        if r == 1:
+            return resized_crop(pixels, CropBox(box.x - origin[0], box.y - origin[1], box.w, box.h), out_wh,
+                                interpolation)
+        grid = (-(-W // r), -(-H // r))
+    else:
+        ph, pw = pixels.shape[:2]
+        if (pw, ph) == (W, H):
+            return resized_crop(pixels, box, out_wh, interpolation)
+        grid = (pw, ph)
+        expected = (-(-W // r), -(-H // r))
+        if r == 1 or ((pw, ph) != expected and (ph, pw) == expected):
+            # The header promised another size or orientation (e.g. an EXIF block only one parser reads).
+            raise ImageDecodeError(img.name, f"decoded size {pw}x{ph} does not match the header's {W}x{H} (1/{r})")
+        origin = (0, 0)
+    fbox = reduced_box(box, (W, H), grid, r, img.header.orientation)
+    return resized_crop_subpixel(pixels, fbox, out_wh, interpolation, origin=origin)

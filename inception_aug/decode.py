@@ -33,8 +33,9 @@ except ImportError:  # pragma: no cover - exercised only on installs without the
 
 try:  # optional C extension: built at install time where the libjpeg-turbo headers exist
     from inception_aug import _jpeg_region as _jr
-except ImportError:
-    _jr = None
+    _JR_MISSING = ""
+except ImportError as e:  # not built, or built but unloadable (say, libjpeg removed since)
+    _jr, _JR_MISSING = None, str(e)
 
 __all__ = [
     "decode_region", "region_decode_status", "stored_box", "FLIPPED_X", "FLIPPED_Y", "TRANSPOSED",
@@ -405,8 +406,8 @@ def _region_self_check() -> Optional[str]:
     """None when the extension reproduces simplejpeg's full, half-size and fast-IDCT decodes of a
     4:2:0 test image, else why not."""
     if _jr is None:
-        return ("the C extension inception_aug._jpeg_region is not built (it needs a C compiler and the "
-                "libjpeg-turbo >= 2.1 headers at install time)")
+        return (f"the C extension inception_aug._jpeg_region is not available ({_JR_MISSING or 'not built'}; it "
+                "is built at install time where a C compiler and the libjpeg-turbo >= 2.1 headers exist)")
     if _sj is None:
         return "simplejpeg is not installed"
     yy, xx = np.mgrid[0:75, 0:90]
